@@ -1,0 +1,254 @@
+"""Settings for the chat, read from the environment.
+
+Every variable is listed in the README's table. With nothing set, the project runs
+on a bare machine: SQLite, the in-memory channel layer and the built-in offline
+assistant. A bad value fails at start-up with ``ImproperlyConfigured`` naming the
+variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from chatsite.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# --- Core -------------------------------------------------------------------
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off "
+            "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+        )
+    # A development key only: debug mode never runs in production.
+    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",  # makes `runserver` an ASGI server (Channels' recommended dev server)
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI assets shipped in a package: no CDN
+    "django_htmx",
+    "channels",
+    "conversations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "chatsite.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "chatsite.wsgi.application"
+ASGI_APPLICATION = "chatsite.asgi.application"
+
+# --- Database ---------------------------------------------------------------
+# DATABASE_URL selects PostgreSQL (psycopg 3), e.g. postgres://user:pass@host:5432/db;
+# without it a SQLite file in the project is used.
+
+DATABASE_URL = env_str("DATABASE_URL")
+_conn_max_age = env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0)
+if DATABASE_URL:
+    try:
+        _default_db = dj_database_url.parse(DATABASE_URL, conn_max_age=_conn_max_age, conn_health_checks=True)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    if _default_db["ENGINE"] not in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
+        raise ImproperlyConfigured("DATABASE_URL must be a postgres:// or sqlite:// URL.")
+    if _default_db["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", False):
+        # psycopg's own pool (Django 5.1+): the right kind of reuse under ASGI.
+        _default_db["CONN_MAX_AGE"] = 0
+        _default_db.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=1),
+        }
+else:
+    _default_db = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": BASE_DIR / "db.sqlite3",
+        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+    }
+DATABASES = {"default": _default_db}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Passwords, language, static --------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/chat"
+LOGOUT_REDIRECT_URL = "login"
+
+# Requests larger than this are refused before their body is parsed (bytes).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_MAX_REQUEST_BYTES", 64 * 1024, minimum=1024)
+
+# --- HTTPS ------------------------------------------------------------------
+# On by default whenever debug is off; DJANGO_HTTPS=0 for plain-HTTP use such as a
+# local test server behind no proxy.
+
+HTTPS = env_bool("DJANGO_HTTPS", not DEBUG)
+if HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# --- REST framework and OpenAPI ---------------------------------------------
+
+REST_FRAMEWORK = {
+    # JWT first, so an unauthenticated API call answers 401 with WWW-Authenticate.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "conversations.auth.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "conversations.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    # Per user (per address for the token endpoint), e.g. "30/minute"; empty turns a limit off.
+    "DEFAULT_THROTTLE_RATES": {
+        "chat": env_str("CHAT_RATE_LIMIT", "30/minute") or None,
+        "auth": env_str("AUTH_RATE_LIMIT", "10/minute") or None,
+    },
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Chat API",
+    "DESCRIPTION": "Conversations with an AI assistant. See shared/contract.md for the requirements (FR/SC ids).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Tokens (contract: Tokens) -----------------------------------------------
+# HS256 tokens are signed with BETTER_AUTH_SECRET (shared with the auth service);
+# without it the Django secret key signs the tokens /api/auth/token issues.
+
+JWT_SECRET = env_str("BETTER_AUTH_SECRET") or SECRET_KEY
+JWT_JWKS_URL = env_str("JWT_JWKS_URL")
+JWT_JWKS_ALGORITHMS = env_list("JWT_JWKS_ALGORITHMS", ["EdDSA", "ES256", "RS256"])
+_unknown_algorithms = set(JWT_JWKS_ALGORITHMS) - {"EdDSA", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256"}
+if _unknown_algorithms:
+    raise ImproperlyConfigured(f"JWT_JWKS_ALGORITHMS has unsupported algorithms: {', '.join(sorted(_unknown_algorithms))}.")
+JWT_ISSUER = env_str("JWT_ISSUER")
+JWT_AUDIENCE = env_str("JWT_AUDIENCE")
+JWT_LEEWAY_SECONDS = env_int("JWT_LEEWAY_SECONDS", 0, minimum=0, maximum=300)
+JWT_ACCESS_TOKEN_SECONDS = env_int("JWT_ACCESS_TOKEN_SECONDS", 3600, minimum=60)
+JWT_JWKS_CACHE_SECONDS = env_int("JWT_JWKS_CACHE_SECONDS", 300, minimum=1)
+JWT_JWKS_TIMEOUT_SECONDS = env_float("JWT_JWKS_TIMEOUT_SECONDS", 3.0, minimum=0.1)
+
+# --- Assistant ----------------------------------------------------------------
+
+ASSISTANT_BACKEND = env_choice("ASSISTANT_BACKEND", "", ("", "offline", "openai"))
+# Seconds between the offline assistant's chunks (0: as fast as possible).
+OFFLINE_ASSISTANT_CHUNK_DELAY = env_float("OFFLINE_ASSISTANT_CHUNK_DELAY", 0.0, minimum=0.0, maximum=5.0)
+# What the model is shown: the newest messages within both budgets, oldest dropped first.
+ASSISTANT_HISTORY_MAX_MESSAGES = env_int("ASSISTANT_HISTORY_MAX_MESSAGES", 50, minimum=1)
+ASSISTANT_HISTORY_MAX_CHARS = env_int("ASSISTANT_HISTORY_MAX_CHARS", 24000, minimum=100)
+
+# --- Channels -----------------------------------------------------------------
+
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}},
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Cache (throttling counters) ---------------------------------------------
+# Shared through Redis when REDIS_URL is set, so limits hold across workers.
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Logging ------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_choice("DJANGO_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()},
+}

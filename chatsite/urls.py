@@ -1,0 +1,22 @@
+"""Top-level routes: the chat page, the API, its schema and docs, the admin, login."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api-auth/", include("rest_framework.urls")),
+    path("api/", include("conversations.api.urls")),
+    path("", include("conversations.urls")),
+]
+
+handler400 = "conversations.views.bad_request"
+handler403 = "conversations.views.permission_denied"
+handler404 = "conversations.views.page_not_found"
+handler500 = "conversations.views.server_error"

@@ -1,0 +1,154 @@
+"""Request and response shapes of the chat API (contract: HTTP API).
+
+Input rules live in ``services`` (``message_text_clean``, ``title_clean``) and are
+shared with the page's forms; these serializers only shape data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from conversations import selectors, services
+
+
+class StrictCharField(serializers.CharField):
+    """A ``CharField`` that refuses numbers and booleans instead of converting them."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(OpenApiTypes.UUID)
+class ConversationIdField(StrictCharField):
+    """A conversation id: a malformed one is answered 404 like a missing one (contract: Errors)."""
+
+
+class NoExtraFieldsMixin:
+    """Refuse fields the operation does not know, so a typo is a clear 400."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        initial = getattr(self, "initial_data", None)
+        if isinstance(initial, dict):
+            unknown = sorted(set(initial) - set(self.fields))  # type: ignore[attr-defined]
+            if unknown:
+                raise serializers.ValidationError(f"Unknown field: {', '.join(map(str, unknown))}")
+        return attrs
+
+
+class ChatRequestSerializer(NoExtraFieldsMixin, serializers.Serializer):
+    conversation_id = ConversationIdField(
+        required=False, allow_null=True, help_text="The conversation to continue; omit or null to start one."
+    )
+    message = StrictCharField(
+        trim_whitespace=False,
+        allow_blank=True,
+        validators=[services.message_text_clean],
+        help_text="1 to 4000 characters, not whitespace only.",
+        error_messages={
+            "required": "Message is required",
+            "null": "Message content cannot be empty",
+            "invalid": "Message must be a string",
+        },
+    )
+
+
+class ChatResponseSerializer(serializers.Serializer):
+    conversation_id = serializers.UUIDField()
+    message = serializers.CharField(source="content", help_text="The assistant's reply.")
+    role = serializers.CharField(default="assistant")
+    created_at = serializers.DateTimeField()
+    message_id = serializers.UUIDField(source="id", help_text="The reply's id.")
+    status = serializers.CharField(help_text="complete, or failed/stopped for a reply that did not finish.")
+
+
+class ConversationSummarySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    title = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    message_count = serializers.IntegerField()
+
+
+class ConversationListSerializer(serializers.Serializer):
+    conversations = ConversationSummarySerializer(many=True)
+    total = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+
+
+class ConversationListQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(
+        min_value=1, max_value=selectors.LIST_LIMIT_MAX, default=selectors.LIST_LIMIT_DEFAULT,
+        error_messages={"invalid": "limit must be an integer between 1 and 100",
+                        "min_value": "limit must be an integer between 1 and 100",
+                        "max_value": "limit must be an integer between 1 and 100"},
+    )
+    offset = serializers.IntegerField(
+        min_value=0, default=0,
+        error_messages={"invalid": "offset must be an integer of 0 or more",
+                        "min_value": "offset must be an integer of 0 or more"},
+    )
+
+
+class MessageSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    role = serializers.ChoiceField(choices=["user", "assistant"])
+    content = serializers.CharField()
+    status = serializers.ChoiceField(choices=["pending", "streaming", "complete", "failed", "stopped"])
+    created_at = serializers.DateTimeField()
+
+
+class ConversationDetailSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    title = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    messages = MessageSerializer(many=True)
+
+
+class ConversationRenameSerializer(NoExtraFieldsMixin, serializers.Serializer):
+    title = StrictCharField(
+        trim_whitespace=False,
+        allow_blank=True,
+        validators=[services.title_clean],
+        error_messages={"required": "Title is required", "null": "Title cannot be empty", "invalid": "Title must be a string"},
+    )
+
+
+class MessagePageQuerySerializer(serializers.Serializer):
+    before = serializers.CharField(required=False, help_text="A message id: return the page just older than it.")
+    limit = serializers.IntegerField(
+        min_value=1, max_value=selectors.PAGE_LIMIT_MAX, default=selectors.PAGE_LIMIT_DEFAULT,
+        error_messages={"invalid": "limit must be an integer between 1 and 200",
+                        "min_value": "limit must be an integer between 1 and 200",
+                        "max_value": "limit must be an integer between 1 and 200"},
+    )
+
+
+class MessagePageSerializer(serializers.Serializer):
+    messages = MessageSerializer(many=True, help_text="Oldest first.")
+    next_before = serializers.UUIDField(allow_null=True, help_text="Cursor for the next older page, null at the start.")
+    has_more = serializers.BooleanField()
+
+
+class TokenRequestSerializer(NoExtraFieldsMixin, serializers.Serializer):
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+
+
+class TokenResponseSerializer(serializers.Serializer):
+    access_token = serializers.CharField()
+    token_type = serializers.CharField(default="Bearer")
+    expires_in = serializers.IntegerField(help_text="Seconds until the token expires.")
+    user_id = serializers.CharField(help_text="The token's subject: use it in /api/{user_id}/...")
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField(help_text="A short title.")
+    detail = serializers.CharField(help_text="A sentence for a person.")

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from conversations.api import views
+
+urlpatterns = [
+    path("auth/token", views.TokenView.as_view(), name="api-token"),
+    path("<str:user_id>/chat", views.ChatView.as_view(), name="api-chat"),
+    path("<str:user_id>/conversations", views.ConversationListView.as_view(), name="api-conversations"),
+    path(
+        "<str:user_id>/conversations/<str:conversation_id>",
+        views.ConversationDetailView.as_view(),
+        name="api-conversation",
+    ),
+    path(
+        "<str:user_id>/conversations/<str:conversation_id>/messages",
+        views.MessagePageView.as_view(),
+        name="api-messages",
+    ),
+]

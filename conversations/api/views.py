@@ -1,0 +1,199 @@
+"""The chat API (contract: HTTP API): thin doors over ``services`` and ``selectors``.
+
+Each view parses input with a serializer, calls one service or selector and
+serializes the result. Errors become ``{"error", "detail"}`` in ``errors``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adrf.views import APIView as AsyncAPIView
+from django.conf import settings
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from conversations import selectors, services
+from conversations.api import serializers as s
+from conversations.api.parsers import LimitedJSONParser
+from conversations.api.permissions import PathUserMatches
+from conversations.auth import issue_token, user_id_of
+
+_ERROR = s.ErrorSerializer
+_COMMON_ERRORS = {
+    401: OpenApiResponse(_ERROR, description="Token missing, malformed, badly signed or expired."),
+    403: OpenApiResponse(_ERROR, description="The path's user id is not the token's subject."),
+}
+_NOT_FOUND = {404: OpenApiResponse(_ERROR, description="No such conversation for this user (or a malformed id).")}
+_BAD_INPUT = {400: OpenApiResponse(_ERROR, description="Invalid input.")}
+_USER_ID = OpenApiParameter("user_id", str, OpenApiParameter.PATH, description="The token's subject (sub).")
+_CONVERSATION_ID = OpenApiParameter("conversation_id", str, OpenApiParameter.PATH, description="A conversation id (UUID).")
+
+
+class InvalidCredentials(exceptions.APIException):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_detail = "Invalid username or password."
+    default_code = "invalid_credentials"
+
+
+class OwnerAPIView(APIView):
+    """Base for ``/api/{user_id}/...``: a valid token whose subject is ``user_id``."""
+
+    permission_classes = [IsAuthenticated, PathUserMatches]
+    parser_classes = [LimitedJSONParser]
+
+
+class ChatView(AsyncAPIView):
+    """``POST /api/{user_id}/chat``: send a message, get the assistant's reply.
+
+    Served asynchronously: while the model answers, the request holds no
+    transaction, database connection or worker thread.
+    """
+
+    permission_classes = [IsAuthenticated, PathUserMatches]
+    parser_classes = [LimitedJSONParser]
+    throttle_scope = "chat"
+
+    @extend_schema(
+        operation_id="chat_send",
+        parameters=[_USER_ID],
+        request=s.ChatRequestSerializer,
+        responses={
+            200: s.ChatResponseSerializer,
+            **_BAD_INPUT,
+            **_COMMON_ERRORS,
+            **_NOT_FOUND,
+            413: OpenApiResponse(_ERROR, description="Body too large."),
+            415: OpenApiResponse(_ERROR, description="Body is not JSON."),
+            429: OpenApiResponse(_ERROR, description="Too many messages; see Retry-After."),
+            503: OpenApiResponse(_ERROR, description="The assistant could not answer; the message is saved."),
+            504: OpenApiResponse(_ERROR, description="The assistant timed out; the message is saved."),
+        },
+    )
+    async def post(self, request: Request, user_id: str) -> Response:
+        form = s.ChatRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        reply = await services.chat_send(
+            user_id=user_id,
+            conversation_id=form.validated_data.get("conversation_id"),
+            text=form.validated_data["message"],
+        )
+        return Response(s.ChatResponseSerializer(reply).data)
+
+
+class ConversationListView(OwnerAPIView):
+    @extend_schema(
+        operation_id="conversations_list",
+        parameters=[_USER_ID, s.ConversationListQuerySerializer],
+        responses={200: s.ConversationListSerializer, **_BAD_INPUT, **_COMMON_ERRORS},
+    )
+    def get(self, request: Request, user_id: str) -> Response:
+        """``GET /api/{user_id}/conversations``: the user's conversations, newest activity first."""
+        query = s.ConversationListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows, total = selectors.conversation_list(user_id=user_id, **query.validated_data)
+        body = {"conversations": rows, "total": total, **query.validated_data}
+        return Response(s.ConversationListSerializer(body).data)
+
+
+class ConversationDetailView(OwnerAPIView):
+    @extend_schema(
+        operation_id="conversations_retrieve",
+        parameters=[_USER_ID, _CONVERSATION_ID],
+        responses={200: s.ConversationDetailSerializer, **_COMMON_ERRORS, **_NOT_FOUND},
+    )
+    def get(self, request: Request, user_id: str, conversation_id: str) -> Response:
+        """``GET /api/{user_id}/conversations/{conversation_id}``: every message, oldest first."""
+        conversation = selectors.conversation_get_for_user(user_id=user_id, conversation_id=conversation_id)
+        messages = selectors.conversation_messages(conversation=conversation).values(
+            "id", "role", "content", "status", "created_at"
+        )
+        body = {
+            "id": conversation.id,
+            "title": conversation.title,
+            "created_at": conversation.created_at,
+            "updated_at": conversation.updated_at,
+            "messages": messages.iterator(chunk_size=2000),
+        }
+        return Response(s.ConversationDetailSerializer(body).data)
+
+    @extend_schema(
+        operation_id="conversations_rename",
+        parameters=[_USER_ID, _CONVERSATION_ID],
+        request=s.ConversationRenameSerializer,
+        responses={200: s.ConversationSummarySerializer, **_BAD_INPUT, **_COMMON_ERRORS, **_NOT_FOUND},
+    )
+    def patch(self, request: Request, user_id: str, conversation_id: str) -> Response:
+        """``PATCH /api/{user_id}/conversations/{conversation_id}``: rename it."""
+        conversation = selectors.conversation_get_for_user(user_id=user_id, conversation_id=conversation_id)
+        form = s.ConversationRenameSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        conversation = services.conversation_rename(conversation=conversation, title=form.validated_data["title"])
+        summary = selectors.conversation_summary(conversation=conversation)
+        return Response(s.ConversationSummarySerializer(summary).data)
+
+    @extend_schema(
+        operation_id="conversations_destroy",
+        parameters=[_USER_ID, _CONVERSATION_ID],
+        responses={204: None, **_COMMON_ERRORS, **_NOT_FOUND},
+    )
+    def delete(self, request: Request, user_id: str, conversation_id: str) -> Response:
+        """``DELETE /api/{user_id}/conversations/{conversation_id}``: delete it and its messages."""
+        conversation = selectors.conversation_get_for_user(user_id=user_id, conversation_id=conversation_id)
+        services.conversation_delete(conversation=conversation)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MessagePageView(OwnerAPIView):
+    @extend_schema(
+        operation_id="conversations_messages_page",
+        parameters=[_USER_ID, _CONVERSATION_ID, s.MessagePageQuerySerializer],
+        responses={200: s.MessagePageSerializer, **_BAD_INPUT, **_COMMON_ERRORS, **_NOT_FOUND},
+    )
+    def get(self, request: Request, user_id: str, conversation_id: str) -> Response:
+        """``GET .../messages?before=&limit=``: cursor pagination, newest page first, each page oldest first."""
+        conversation = selectors.conversation_get_for_user(user_id=user_id, conversation_id=conversation_id)
+        query = s.MessagePageQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        page = selectors.message_page(conversation=conversation, **query.validated_data)
+        body: dict[str, Any] = {"messages": page.messages, "next_before": page.next_before, "has_more": page.has_more}
+        return Response(s.MessagePageSerializer(body).data)
+
+
+class TokenView(APIView):
+    """``POST /api/auth/token``: a Django user's username and password give an API token."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    parser_classes = [LimitedJSONParser]
+    throttle_scope = "auth"
+
+    @extend_schema(
+        operation_id="auth_token",
+        request=s.TokenRequestSerializer,
+        responses={
+            200: s.TokenResponseSerializer,
+            **_BAD_INPUT,
+            401: OpenApiResponse(_ERROR, description="Wrong username or password."),
+        },
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        form = s.TokenRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        user = authenticate(request._request, **form.validated_data)
+        if user is None:
+            raise InvalidCredentials
+        token, _expires_at = issue_token(user_id=user_id_of(user))
+        body = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": settings.JWT_ACCESS_TOKEN_SECONDS,
+            "user_id": user_id_of(user),
+        }
+        return Response(s.TokenResponseSerializer(body).data)

@@ -1,0 +1,195 @@
+"""JWT verification and issuing (contract: Tokens; FR-012, FR-013).
+
+Two kinds of token are accepted, as in the original system's auth service
+(Better Auth):
+
+* HS256, signed with the shared secret ``BETTER_AUTH_SECRET``;
+* EdDSA / ES256 / RS256, checked against the JWKS at ``JWT_JWKS_URL`` when it
+  is set. PyJWT's ``PyJWKClient`` caches the keys and refetches on an unknown ``kid``.
+
+``exp`` is required, ``iss``/``aud`` are checked when configured, ``sub`` is the user
+id, and ``alg: none`` or any algorithm outside these is refused. The same
+``verify_token`` serves DRF (``JWTAuthentication``) and the WebSocket consumer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+HS_ALGORITHMS = ["HS256"]
+# A token is a few hundred bytes; anything far bigger is refused unread (RFC 7519
+# sets no limit, this one keeps parsing cheap).
+MAX_TOKEN_LENGTH = 8192
+
+
+class InvalidToken(Exception):
+    """The token is missing, malformed, badly signed, expired or lacks ``sub``."""
+
+
+@dataclass(frozen=True)
+class TokenUser:
+    """The caller identified by a JWT: ``id`` is the token's ``sub`` claim.
+
+    It quacks like ``request.user`` for DRF's permission checks; the person may not
+    exist in Django's user table (the identity lives in the auth service).
+    """
+
+    id: str
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    is_authenticated: bool = True
+    is_anonymous: bool = False
+    is_active: bool = True
+    is_staff: bool = False
+    is_superuser: bool = False
+
+    @property
+    def pk(self) -> str:
+        return self.id
+
+    def __str__(self) -> str:
+        return self.id
+
+
+_jwks_lock = threading.Lock()
+_jwks_clients: dict[str, jwt.PyJWKClient] = {}
+
+
+def _jwks_client(url: str) -> jwt.PyJWKClient:
+    with _jwks_lock:
+        client = _jwks_clients.get(url)
+        if client is None:
+            client = jwt.PyJWKClient(
+                url,
+                cache_keys=True,
+                lifespan=settings.JWT_JWKS_CACHE_SECONDS,
+                timeout=settings.JWT_JWKS_TIMEOUT_SECONDS,
+            )
+            _jwks_clients[url] = client
+        return client
+
+
+def reset_jwks_cache() -> None:
+    """Forget fetched JWKS keys (tests, or after a settings change)."""
+    with _jwks_lock:
+        _jwks_clients.clear()
+
+
+def verify_token(token: str) -> dict[str, Any]:
+    """Verify a compact JWS and return its claims.
+
+    Args:
+        token: the JWT as sent after ``Bearer ``.
+
+    Returns:
+        The verified claims; ``claims["sub"]`` is a non-empty string.
+
+    Raises:
+        InvalidToken: the token is malformed, uses a refused algorithm, is badly
+            signed, expired, not yet valid, issued in the future, has the wrong
+            ``iss``/``aud``, lacks ``sub``, or its JWKS cannot be fetched.
+    """
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidToken("token missing or too long")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(f"malformed token: {exc}") from None
+    algorithm = header.get("alg")
+
+    if algorithm in HS_ALGORITHMS:
+        key: Any = settings.JWT_SECRET
+        allowed = HS_ALGORITHMS
+    elif settings.JWT_JWKS_URL and algorithm in settings.JWT_JWKS_ALGORITHMS:
+        try:
+            key = _jwks_client(settings.JWT_JWKS_URL).get_signing_key_from_jwt(token)
+        except (jwt.PyJWKClientError, jwt.PyJWTError) as exc:
+            raise InvalidToken(f"no usable JWKS key: {exc}") from None
+        # Only this key's own algorithm: an RSA key never verifies an HS256 token.
+        allowed = [algorithm]
+    else:
+        raise InvalidToken(f"algorithm {algorithm!r} is not accepted")
+
+    options = {"require": ["exp", "sub"], "verify_aud": bool(settings.JWT_AUDIENCE)}
+    try:
+        claims = jwt.decode(
+            token,
+            key=key,
+            algorithms=allowed,
+            options=options,
+            audience=settings.JWT_AUDIENCE or None,
+            issuer=settings.JWT_ISSUER or None,
+            leeway=settings.JWT_LEEWAY_SECONDS,
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - a garbage key must never become a 500
+        raise InvalidToken(f"token could not be verified: {exc.__class__.__name__}") from None
+
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject.strip():
+        raise InvalidToken("token has no subject")
+    return claims
+
+
+def issue_token(*, user_id: str, lifetime_seconds: int | None = None) -> tuple[str, dt.datetime]:
+    """Sign an HS256 token whose ``sub`` is ``user_id``.
+
+    Args:
+        user_id: the subject; for a Django user, ``str(user.pk)`` so the page and the
+            API share one identity.
+        lifetime_seconds: validity in seconds; ``JWT_ACCESS_TOKEN_SECONDS`` by default.
+
+    Returns:
+        ``(token, expires_at)``.
+    """
+    now = timezone.now()
+    expires_at = now + dt.timedelta(seconds=lifetime_seconds or settings.JWT_ACCESS_TOKEN_SECONDS)
+    claims: dict[str, Any] = {"sub": user_id, "iat": int(now.timestamp()), "exp": int(expires_at.timestamp())}
+    if settings.JWT_ISSUER:
+        claims["iss"] = settings.JWT_ISSUER
+    if settings.JWT_AUDIENCE:
+        claims["aud"] = settings.JWT_AUDIENCE
+    return jwt.encode(claims, settings.JWT_SECRET, algorithm="HS256"), expires_at
+
+
+def user_id_of(user: Any) -> str:
+    """The chat identity of an authenticated ``request.user``: the JWT subject or the Django user's pk."""
+    return str(user.pk)
+
+
+class JWTAuthentication(authentication.BaseAuthentication):
+    """DRF authentication for ``Authorization: Bearer <jwt>`` (FR-012).
+
+    No ``Authorization`` header: returns ``None`` so the session can authenticate
+    (the browsable API). A Bearer header that fails verification: 401.
+    """
+
+    keyword = "Bearer"
+
+    def authenticate(self, request: Any) -> tuple[TokenUser, dict[str, Any]] | None:
+        header = authentication.get_authorization_header(request)
+        if not header:
+            return None
+        parts = header.split()
+        if parts[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Invalid or expired JWT token")
+        try:
+            token = parts[1].decode("ascii")
+            claims = verify_token(token)
+        except (UnicodeDecodeError, InvalidToken):
+            raise exceptions.AuthenticationFailed("Invalid or expired JWT token") from None
+        return TokenUser(id=claims["sub"], claims=claims), claims
+
+    def authenticate_header(self, request: Any) -> str:
+        return f'{self.keyword} realm="api"'

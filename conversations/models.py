@@ -1,0 +1,100 @@
+"""Conversations and their messages (contract: Data model).
+
+Rules about who may read or write them live in ``services`` and ``selectors``;
+the models hold fields, constraints and indexes only.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+TITLE_MAX_LENGTH = 200
+USER_ID_MAX_LENGTH = 255
+
+
+class Conversation(models.Model):
+    """One thread between a user (the JWT subject ``user_id``) and the assistant."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user_id = models.CharField(max_length=USER_ID_MAX_LENGTH, db_index=True)
+    title = models.CharField(max_length=TITLE_MAX_LENGTH, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Moved forward whenever a message is added (contract: Data model).
+    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [
+            # "This user's conversations, newest activity first" (the list and sidebar).
+            models.Index(fields=["user_id", "-updated_at", "-id"], name="conv_user_updated_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or f"Conversation {self.id}"
+
+
+class Message(models.Model):
+    """One message of a conversation, by the user or the assistant.
+
+    Assistant messages carry a ``status``: a reply is ``pending`` until the model
+    starts, ``streaming`` while text arrives, then ``complete``, ``failed`` or
+    ``stopped`` with whatever text arrived kept in ``content``.
+    """
+
+    class Role(models.TextChoices):
+        USER = "user"
+        ASSISTANT = "assistant"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        STREAMING = "streaming"
+        COMPLETE = "complete"
+        FAILED = "failed"
+        STOPPED = "stopped"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # ON DELETE CASCADE is also declared in the database itself (migration 0002).
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    user_id = models.CharField(max_length=USER_ID_MAX_LENGTH, db_index=True)
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            # Keyset pagination: "the newest N of a conversation" and "the page before
+            # this message" are both a range scan of this index.
+            models.Index(fields=["conversation", "-created_at", "-id"], name="msg_conv_created_id_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(role__in=["user", "assistant"]), name="message_role_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "streaming", "complete", "failed", "stopped"]),
+                name="message_status_valid",
+            ),
+            # Content is never empty, except for an assistant reply that has not
+            # produced text yet or ended without any.
+            models.CheckConstraint(
+                condition=~Q(content="") | (Q(role="assistant") & ~Q(status="complete")),
+                name="message_content_not_empty",
+            ),
+            # A user's own message is always complete.
+            models.CheckConstraint(
+                condition=~Q(role="user") | Q(status="complete"),
+                name="message_user_status_complete",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:40]}"
+
+    @property
+    def is_finished(self) -> bool:
+        """True when no more text will be added to this message."""
+        return self.status not in (self.Status.PENDING, self.Status.STREAMING)
