@@ -1,0 +1,78 @@
+"""Fixed personas for every test: an owner, another user, an anonymous client.
+
+The owner and the other user are Django users, so the same people can sign in to
+the page (session) and call the API (JWT whose ``sub`` is their pk).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from conversations.assistant import reset_assistant
+from conversations.auth import issue_token, reset_jwks_cache
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_backends() -> Iterator[None]:
+    reset_assistant()
+    reset_jwks_cache()
+    yield
+    reset_assistant()
+    reset_jwks_cache()
+
+
+@pytest.fixture
+def owner(django_user_model):
+    return django_user_model.objects.create_user(username="owner", password=PASSWORD)
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user(username="other", password=PASSWORD)
+
+
+@pytest.fixture
+def owner_id(owner) -> str:
+    return str(owner.pk)
+
+
+@pytest.fixture
+def other_id(other_user) -> str:
+    return str(other_user.pk)
+
+
+def bearer_client(user_id: str) -> APIClient:
+    """An API client sending a valid HS256 token whose subject is ``user_id``."""
+    client = APIClient()
+    token, _ = issue_token(user_id=user_id)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.fixture
+def api(owner_id: str) -> APIClient:
+    """The owner, calling the API with a token."""
+    return bearer_client(owner_id)
+
+
+@pytest.fixture
+def other_api(other_id: str) -> APIClient:
+    """Another user, calling the API with their own token."""
+    return bearer_client(other_id)
+
+
+@pytest.fixture
+def anon_api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def on_postgres() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://... (the CI does)")
