@@ -115,7 +115,6 @@ class ConversationDetailSerializer(serializers.Serializer):
 class ConversationRenameSerializer(NoExtraFieldsMixin, serializers.Serializer):
     title = StrictCharField(
         trim_whitespace=False,
-        validators=[services.title_clean],
         error_messages={
             "required": "Title is required",
             "null": "Title cannot be empty",
@@ -123,6 +122,9 @@ class ConversationRenameSerializer(NoExtraFieldsMixin, serializers.Serializer):
             "invalid": "Title must be a string",
         },
     )
+
+    def validate_title(self, value: str) -> str:
+        return services.title_clean(value)
 
 
 class MessagePageQuerySerializer(serializers.Serializer):
