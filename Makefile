@@ -34,7 +34,7 @@ serve: install
 
 test: install-dev
 	bash .ci/system-deps.sh
-	$(BIN)/pytest --cov=conversations --cov=chatsite --cov-report=term-missing:skip-covered --cov-fail-under=90
+	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=90
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -94,3 +94,13 @@ def test_the_defaults_run_on_a_bare_machine() -> None:
     result = run_check({"DJANGO_DEBUG": "1"})
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_the_demo_user_command_creates_a_user_who_can_sign_in(client: Client, django_user_model) -> None:
+    from django.core.management import call_command
+
+    call_command("ensure_demo_user", "--staff", stdout=open(os.devnull, "w"))
+    call_command("ensure_demo_user", stdout=open(os.devnull, "w"))  # idempotent
+    user = django_user_model.objects.get(username="demo")
+    assert user.is_staff
+    assert client.login(username="demo", password="demo-password")
