@@ -26,14 +26,14 @@ def test_env_int_reads_integers_within_bounds(monkeypatch: pytest.MonkeyPatch) -
     assert env_int("X_TEST", 7) == 7
 
 
-@pytest.mark.parametrize(("raw", "message"), [("abc", "must be an integer"), ("-1", "at least 0"), ("101", "at most 100")])
+@pytest.mark.parametrize(("raw", "message"), [("abc", "must be an integer"), ("-1", "must be at least 0"), ("101", "must be at most 100")])
 def test_env_int_refuses_bad_values_naming_the_variable(monkeypatch: pytest.MonkeyPatch, raw: str, message: str) -> None:
     monkeypatch.setenv("X_TEST", raw)
     with pytest.raises(ImproperlyConfigured, match=f"X_TEST {message}"):
         env_int("X_TEST", 1, minimum=0, maximum=100)
 
 
-@pytest.mark.parametrize(("raw", "message"), [("fast", "must be a number"), ("-0.5", "at least 0"), ("9", "at most 5")])
+@pytest.mark.parametrize(("raw", "message"), [("fast", "must be a number"), ("-0.5", "must be at least 0"), ("9", "must be at most 5")])
 def test_env_float_refuses_bad_values_naming_the_variable(monkeypatch: pytest.MonkeyPatch, raw: str, message: str) -> None:
     monkeypatch.setenv("X_TEST", raw)
     with pytest.raises(ImproperlyConfigured, match=f"X_TEST {message}"):
