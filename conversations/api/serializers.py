@@ -84,15 +84,22 @@ class ConversationListSerializer(serializers.Serializer):
 
 class ConversationListQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(
-        min_value=1, max_value=selectors.LIST_LIMIT_MAX, default=selectors.LIST_LIMIT_DEFAULT,
-        error_messages={"invalid": "limit must be an integer between 1 and 100",
-                        "min_value": "limit must be an integer between 1 and 100",
-                        "max_value": "limit must be an integer between 1 and 100"},
+        min_value=1,
+        max_value=selectors.LIST_LIMIT_MAX,
+        default=selectors.LIST_LIMIT_DEFAULT,
+        error_messages={
+            "invalid": "limit must be an integer between 1 and 100",
+            "min_value": "limit must be an integer between 1 and 100",
+            "max_value": "limit must be an integer between 1 and 100",
+        },
     )
     offset = serializers.IntegerField(
-        min_value=0, default=0,
-        error_messages={"invalid": "offset must be an integer of 0 or more",
-                        "min_value": "offset must be an integer of 0 or more"},
+        min_value=0,
+        default=0,
+        error_messages={
+            "invalid": "offset must be an integer of 0 or more",
+            "min_value": "offset must be an integer of 0 or more",
+        },
     )
 
 
@@ -130,10 +137,14 @@ class ConversationRenameSerializer(NoExtraFieldsMixin, serializers.Serializer):
 class MessagePageQuerySerializer(serializers.Serializer):
     before = serializers.CharField(required=False, help_text="A message id: return the page just older than it.")
     limit = serializers.IntegerField(
-        min_value=1, max_value=selectors.PAGE_LIMIT_MAX, default=selectors.PAGE_LIMIT_DEFAULT,
-        error_messages={"invalid": "limit must be an integer between 1 and 200",
-                        "min_value": "limit must be an integer between 1 and 200",
-                        "max_value": "limit must be an integer between 1 and 200"},
+        min_value=1,
+        max_value=selectors.PAGE_LIMIT_MAX,
+        default=selectors.PAGE_LIMIT_DEFAULT,
+        error_messages={
+            "invalid": "limit must be an integer between 1 and 200",
+            "min_value": "limit must be an integer between 1 and 200",
+            "max_value": "limit must be an integer between 1 and 200",
+        },
     )
 
 

@@ -27,7 +27,10 @@ def _fast_password_hashing(settings) -> None:
 @pytest.fixture(autouse=True)
 def _plain_static_files(settings) -> None:
     # Production's manifest storage needs collectstatic; tests serve from the finders.
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture(autouse=True)

@@ -36,7 +36,11 @@ def test_the_list_shows_newest_activity_first_with_title_and_message_count(api: 
     body = api.get(f"/api/{owner_id}/conversations").json()
 
     assert body["total"] == 3 and body["limit"] == 20 and body["offset"] == 0
-    assert [(c["title"], c["message_count"]) for c in body["conversations"]] == [("Newer", 5), ("Older", 3), ("Empty", 0)]
+    assert [(c["title"], c["message_count"]) for c in body["conversations"]] == [
+        ("Newer", 5),
+        ("Older", 3),
+        ("Empty", 0),
+    ]
     assert set(body["conversations"][0]) == {"id", "title", "created_at", "updated_at", "message_count"}
 
 
@@ -209,7 +213,9 @@ def test_the_newest_page_comes_first_and_each_page_is_oldest_first(api: APIClien
     ]
 
 
-def test_pages_cover_every_message_once_when_the_count_is_a_multiple_of_the_limit(api: APIClient, owner_id: str) -> None:
+def test_pages_cover_every_message_once_when_the_count_is_a_multiple_of_the_limit(
+    api: APIClient, owner_id: str
+) -> None:
     conversation = make_conversation(owner_id, messages=6)
     walked = pages(api, owner_id, conversation, limit=3)
     assert walked == [["message 3", "message 4", "message 5"], ["message 0", "message 1", "message 2"]]
@@ -219,7 +225,10 @@ def test_pages_keep_an_order_for_messages_saved_in_the_same_instant(api: APIClie
     conversation = make_conversation(owner_id)
     same = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
     Message.objects.bulk_create(
-        [Message(conversation=conversation, user_id=owner_id, role="user", content=f"m{i}", created_at=same) for i in range(9)]
+        [
+            Message(conversation=conversation, user_id=owner_id, role="user", content=f"m{i}", created_at=same)
+            for i in range(9)
+        ]
     )
     walked = [content for page in reversed(pages(api, owner_id, conversation, limit=2)) for content in page]
     assert sorted(walked) == [f"m{i}" for i in range(9)]

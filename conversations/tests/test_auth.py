@@ -100,7 +100,7 @@ class JWKSServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 server.hits += 1
                 body = json.dumps({"keys": server.keys}).encode()
                 self.send_response(200)

@@ -13,7 +13,9 @@ def test_env_str_returns_the_default_when_unset(monkeypatch: pytest.MonkeyPatch)
     assert env_str("X_TEST", "d") == "d"
 
 
-@pytest.mark.parametrize(("raw", "value"), [("1", True), ("YES", True), ("on", True), ("0", False), ("off", False), ("", False)])
+@pytest.mark.parametrize(
+    ("raw", "value"), [("1", True), ("YES", True), ("on", True), ("0", False), ("off", False), ("", False)]
+)
 def test_env_bool_reads_common_spellings(monkeypatch: pytest.MonkeyPatch, raw: str, value: bool) -> None:
     monkeypatch.setenv("X_TEST", raw)
     assert env_bool("X_TEST", not value) is value
@@ -26,15 +28,23 @@ def test_env_int_reads_integers_within_bounds(monkeypatch: pytest.MonkeyPatch) -
     assert env_int("X_TEST", 7) == 7
 
 
-@pytest.mark.parametrize(("raw", "message"), [("abc", "must be an integer"), ("-1", "must be at least 0"), ("101", "must be at most 100")])
-def test_env_int_refuses_bad_values_naming_the_variable(monkeypatch: pytest.MonkeyPatch, raw: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("raw", "message"), [("abc", "must be an integer"), ("-1", "must be at least 0"), ("101", "must be at most 100")]
+)
+def test_env_int_refuses_bad_values_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, raw: str, message: str
+) -> None:
     monkeypatch.setenv("X_TEST", raw)
     with pytest.raises(ImproperlyConfigured, match=f"X_TEST {message}"):
         env_int("X_TEST", 1, minimum=0, maximum=100)
 
 
-@pytest.mark.parametrize(("raw", "message"), [("fast", "must be a number"), ("-0.5", "must be at least 0"), ("9", "must be at most 5")])
-def test_env_float_refuses_bad_values_naming_the_variable(monkeypatch: pytest.MonkeyPatch, raw: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("raw", "message"), [("fast", "must be a number"), ("-0.5", "must be at least 0"), ("9", "must be at most 5")]
+)
+def test_env_float_refuses_bad_values_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, raw: str, message: str
+) -> None:
     monkeypatch.setenv("X_TEST", raw)
     with pytest.raises(ImproperlyConfigured, match=f"X_TEST {message}"):
         env_float("X_TEST", 1.0, minimum=0.0, maximum=5.0)

@@ -57,7 +57,10 @@ def test_an_unknown_page_answers_a_page_for_a_person(client: Client) -> None:
 def test_the_500_handler_answers_the_contract_body_under_api() -> None:
     response = views.server_error(RequestFactory().get("/api/u1/chat"))
     assert response.status_code == 500
-    assert response.content == b'{"error": "Internal server error", "detail": "An unexpected error occurred. Please try again."}'
+    assert (
+        response.content
+        == b'{"error": "Internal server error", "detail": "An unexpected error occurred. Please try again."}'
+    )
 
 
 def test_the_500_handler_answers_a_page_elsewhere() -> None:
@@ -69,7 +72,12 @@ def test_the_500_handler_answers_a_page_elsewhere() -> None:
 def run_check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "JWT_", "OPENAI_"))}
     return subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

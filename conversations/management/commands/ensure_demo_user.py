@@ -24,6 +24,8 @@ class Command(BaseCommand):
         user.save()
         verb = "Created" if created else "Updated"
         self.stdout.write(
-            self.style.SUCCESS(f"{verb} demo user: sign in at http://127.0.0.1:8000/accounts/login/ "
-                               f"as {username!r} with password {password!r} (user id {user.pk}).")
+            self.style.SUCCESS(
+                f"{verb} demo user: sign in at http://127.0.0.1:8000/accounts/login/ "
+                f"as {username!r} with password {password!r} (user id {user.pk})."
+            )
         )
