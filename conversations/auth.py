@@ -78,6 +78,7 @@ def _jwks_client(url: str) -> jwt.PyJWKClient:
                 cache_keys=True,
                 lifespan=settings.JWT_JWKS_CACHE_SECONDS,
                 timeout=settings.JWT_JWKS_TIMEOUT_SECONDS,
+                cooldown_duration=settings.JWT_JWKS_REFRESH_COOLDOWN_SECONDS,
             )
             _jwks_clients[url] = client
         return client
