@@ -19,6 +19,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.core.cache import cache
+from django.db import connections
 from django.test import Client
 
 from chatsite.asgi import application
@@ -43,6 +44,8 @@ async def _live_layer() -> AsyncIterator[None]:
     await live.stop_all()
     await get_channel_layer().flush()
     channel_layers._reset_backends("CHANNEL_LAYERS")
+    # The ORM's thread keeps its connection; close it so the test database can be dropped.
+    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture
@@ -425,12 +428,11 @@ async def test_a_reply_whose_process_died_is_closed_as_failed_when_next_seen(own
     # Its process beat for the last time a minute ago.
     await cache.aset(live._heartbeat_key(reply.pk), time.time() - 60, timeout=60)
     communicator = socket(owner_id, conversation.pk)
-    connected, _ = await communicator.connect(timeout=WAIT)
-    assert connected
+    ready = await opened(communicator)
+    assert ready["replies_in_progress"] == []
     finished = await communicator.receive_json_from(timeout=WAIT)
     assert finished["type"] == "reply.finished" and finished["reply_id"] == str(reply.pk)
     assert finished["status"] == "failed" and finished["length"] == len("Half of it")
-    assert (await communicator.receive_json_from(timeout=WAIT))["replies_in_progress"] == []
     reply = await reload(reply.pk)
     assert (reply.status, reply.content) == ("failed", "Half of it")
     await communicator.disconnect()
