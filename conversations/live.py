@@ -330,9 +330,10 @@ class _Generation:
         self.conversation_id = start.conversation.pk
         self.layer = _layer()
         self.parts: list[str] = []
-        self.length = 0  # characters produced
+        self.length = 0  # characters published
         self.saved_length = 0  # characters known to be in the database
         self.seq = 0  # deltas published
+        self.in_flight: asyncio.Future[None] | None = None  # the delta being published
         self.control_channel = ""
         self.interrupted = asyncio.Event()
         self.interrupt_reason = ""  # "stopped" or "closed" (finished elsewhere)
@@ -422,27 +423,35 @@ class _Generation:
             async for delta in stream:
                 if not delta:
                     continue
-                self.parts.append(delta)
-                self.length += len(delta)
-                self.seq += 1
-                # Publish before anything else: time to first token is the model's own.
-                await self.layer.group_send(
-                    conversation_group(self.conversation_id),
-                    {
-                        "type": "reply.delta",
-                        "conversation_id": str(self.conversation_id),
-                        "reply_id": str(self.reply.pk),
-                        "seq": self.seq,
-                        "delta": delta,
-                    },
-                )
-                if self.length - self.saved_length >= SAVE_CHARS:
-                    self.save_wanted.set()
+                # A stop may cancel the wait for the model, never a publish half
+                # done: every delta a socket saw is in the saved text, and no other.
+                self.in_flight = asyncio.ensure_future(self._publish(delta))
+                await asyncio.shield(self.in_flight)
         finally:
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 with contextlib.suppress(Exception):
                     await aclose()
+
+    async def _publish(self, delta: str) -> None:
+        # Published at once, before any save: time to first token is the model's own.
+        await self.layer.group_send(
+            conversation_group(self.conversation_id),
+            {
+                "type": "reply.delta",
+                "conversation_id": str(self.conversation_id),
+                "reply_id": str(self.reply.pk),
+                "seq": self.seq + 1,
+                "delta": delta,
+            },
+        )
+        # Counted only once it is on the layer, so the state given to a joining
+        # socket (``reply.state``) never includes a delta that may reach it later.
+        self.parts.append(delta)
+        self.length += len(delta)
+        self.seq += 1
+        if self.length - self.saved_length >= SAVE_CHARS:
+            self.save_wanted.set()
 
     async def _save_loop(self) -> None:
         while True:
@@ -498,6 +507,8 @@ class _Generation:
         for task in (pump, *helpers):
             task.cancel()
         await asyncio.gather(pump, *helpers, return_exceptions=True)
+        if self.in_flight is not None:
+            await asyncio.gather(self.in_flight, return_exceptions=True)
         try:
             await self._finish(status, error, detail)
         finally:
