@@ -374,11 +374,9 @@ class _Generation:
         return True
 
     async def run(self) -> None:
-        helpers = [
-            asyncio.create_task(self._control_loop()),
-            asyncio.create_task(self._heartbeat_loop()),
-            asyncio.create_task(self._save_loop()),
-        ]
+        # Listening (stop, sync) goes on until the reply is closed; the writers stop first.
+        listener = asyncio.create_task(self._control_loop())
+        helpers = [listener, asyncio.create_task(self._heartbeat_loop()), asyncio.create_task(self._save_loop())]
         pump = asyncio.create_task(self._pump())
         status: str | None = Message.Status.FAILED
         error, detail = FAILED_ERROR, INTERRUPTED_DETAIL
@@ -504,15 +502,19 @@ class _Generation:
     async def _end(
         self, pump: asyncio.Task[None], helpers: list[asyncio.Task[None]], status: str | None, error: str, detail: str
     ) -> None:
-        for task in (pump, *helpers):
+        writers = [pump, *helpers[1:]]
+        for task in writers:
             task.cancel()
-        await asyncio.gather(pump, *helpers, return_exceptions=True)
+        await asyncio.gather(*writers, return_exceptions=True)
         if self.in_flight is not None:
             await asyncio.gather(self.in_flight, return_exceptions=True)
         try:
             await self._finish(status, error, detail)
         finally:
             await self._leave()
+            # Last: cancelling a wait on the Redis layer can take its poll interval (5 s).
+            helpers[0].cancel()
+            await asyncio.gather(helpers[0], return_exceptions=True)
 
     async def _finish(self, status: str | None, error: str, detail: str) -> None:
         closed = False
