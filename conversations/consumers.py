@@ -113,9 +113,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             if not isinstance(text, str):
                 raise ValidationError("Message content cannot be empty")
             services.message_text_clean(text)
-            if subscription.conversation_id is not None:
-                await subscription.close_stale()  # a dead process's reply must not block this one
-            start = await database_sync_to_async(live.chat_begin_live)(
+            start, closed = await database_sync_to_async(live.chat_begin_live)(
                 user_id=self.user_id, conversation_id=subscription.conversation_id, text=text
             )
         except ValidationError as exc:
@@ -133,6 +131,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 )
             )
             return
+        for reply in closed:
+            await live.publish(reply.conversation_id, live.finished_event(reply, seq=0))
         if subscription.conversation_id is None:
             await subscription.join(start.conversation.pk)
             await self.send_json(

@@ -225,25 +225,35 @@ def close_stale_replies(*, conversation_id: uuid.UUID) -> list[Message]:
 
 
 @transaction.atomic
-def chat_begin_live(*, user_id: str, conversation_id: uuid.UUID | str | None, text: str) -> services.ChatStart:
+def chat_begin_live(
+    *, user_id: str, conversation_id: uuid.UUID | str | None, text: str
+) -> tuple[services.ChatStart, list[Message]]:
     """``services.chat_begin`` for the socket, refusing a second reply while one is being written.
 
     Two replies written at once into one conversation would interleave on every
     tab; the page shows Stop instead (contract: rapid messages are processed in order).
+    Stale replies are closed first (``close_stale_replies``), so a dead process's
+    reply never blocks the conversation.
+
+    Returns:
+        ``(start, closed)``: what ``chat_begin`` saved, and the stale replies closed
+        (to announce with ``reply.finished``).
 
     Raises:
         selectors.ConversationNotFound: not one of the user's conversations.
         ReplyInProgress: a reply of this conversation is pending or streaming.
     """
+    closed: list[Message] = []
     if conversation_id is not None:
         pk = selectors.parse_uuid(conversation_id)
         # Same row lock as chat_begin, taken first so two sockets cannot both pass the check.
         conversation = Conversation.objects.select_for_update().filter(pk=pk, user_id=user_id).first() if pk else None
         if conversation is None:
             raise selectors.ConversationNotFound
+        closed = close_stale_replies(conversation_id=conversation.pk)
         if Message.objects.filter(conversation=conversation, status__in=IN_PROGRESS).exists():
             raise ReplyInProgress
-    return services.chat_begin(user_id=user_id, conversation_id=conversation_id, text=text)
+    return services.chat_begin(user_id=user_id, conversation_id=conversation_id, text=text), closed
 
 
 def reply_get_for_user(*, user_id: str, reply_id: object, conversation_id: uuid.UUID | None = None) -> Message:
@@ -343,14 +353,12 @@ class _Generation:
     def text(self) -> str:
         return "".join(self.parts)
 
-    async def prepare(self, *, client_id: str | None) -> bool:
-        """Listen for stop and sync, mark the reply streaming and announce it. ``False``: already closed."""
-        await cache.aset(_heartbeat_key(self.reply.pk), time.time(), timeout=_heartbeat_ttl())
-        self.control_channel = await self.layer.new_channel()
-        await self.layer.group_add(reply_group(self.reply.pk), self.control_channel)
-        if not await database_sync_to_async(services.reply_save_partial)(reply=self.reply, content=""):
-            await self._leave()
-            return False
+    async def prepare(self, *, client_id: str | None) -> None:
+        """Announce the user's message, listen for stop and sync, then announce the reply.
+
+        Nothing touches the database here: the reply is marked streaming by the first
+        save, while the model is already being asked (time to first token).
+        """
         await publish(
             self.conversation_id,
             {
@@ -360,6 +368,10 @@ class _Generation:
                 "message": message_payload(self.start.user_message),
             },
         )
+        self.control_channel = await self.layer.new_channel()
+        await self.layer.group_add(reply_group(self.reply.pk), self.control_channel)
+        # Only once stop and sync can reach this task is it announced as alive.
+        await cache.aset(_heartbeat_key(self.reply.pk), time.time(), timeout=_heartbeat_ttl())
         await publish(
             self.conversation_id,
             {
@@ -371,7 +383,6 @@ class _Generation:
                 "created_at": self.reply.created_at.isoformat(),
             },
         )
-        return True
 
     async def run(self) -> None:
         # Listening (stop, sync) goes on until the reply is closed; the writers stop first.
@@ -452,12 +463,15 @@ class _Generation:
             self.save_wanted.set()
 
     async def _save_loop(self) -> None:
+        first = True  # the first save, at once, marks the reply streaming
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.save_wanted.wait(), timeout=SAVE_INTERVAL_SECONDS)
-            self.save_wanted.clear()
-            if self.length == self.saved_length:
-                continue
+            if not first:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.save_wanted.wait(), timeout=SAVE_INTERVAL_SECONDS)
+                self.save_wanted.clear()
+                if self.length == self.saved_length:
+                    continue
+            first = False
             length, text = self.length, self.text
             if await database_sync_to_async(services.reply_save_partial)(reply=self.reply, content=text):
                 self.saved_length = length
@@ -537,7 +551,7 @@ class _Generation:
             await cache.adelete(_heartbeat_key(self.reply.pk))
 
 
-async def start_generation(start: services.ChatStart, *, client_id: str | None = None) -> asyncio.Task[None] | None:
+async def start_generation(start: services.ChatStart, *, client_id: str | None = None) -> asyncio.Task[None]:
     """Write the reply of ``start`` in the background of this worker process.
 
     Publishes, in order, to the conversation's group: ``message.created`` (the user's
@@ -550,11 +564,10 @@ async def start_generation(start: services.ChatStart, *, client_id: str | None =
         client_id: the sending client's id for its message, echoed back (optional).
 
     Returns:
-        The running task, or ``None`` when the reply was already closed.
+        The running task.
     """
     generation = _Generation(start)
-    if not await generation.prepare(client_id=client_id):
-        return None
+    await generation.prepare(client_id=client_id)
     task = asyncio.create_task(generation.run(), name=f"live-reply-{start.reply.pk}")
     _running[start.reply.pk] = task
     task.add_done_callback(lambda _t, pk=start.reply.pk: _running.pop(pk, None))
