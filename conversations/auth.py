@@ -18,7 +18,6 @@ import datetime as dt
 import threading
 from dataclasses import dataclass, field
 from typing import Any
-
 from urllib.parse import parse_qs
 
 import jwt

@@ -63,7 +63,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(
             {
                 "type": "ready",
-                "conversation_id": str(self.subscription.conversation_id) if self.subscription.conversation_id else None,
+                "conversation_id": str(self.subscription.conversation_id)
+                if self.subscription.conversation_id
+                else None,
                 "replies_in_progress": in_progress,
             }
         )
@@ -97,7 +99,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             # TODO(lead): wire services.chat_retry (issue 3) here once merged: the
             # same pattern as "send" (a ChatStart for the new reply, then
             # live.start_generation). Until then the page keeps its Retry via the form.
-            await self.send_json(_error("Not available", "Retry is not available here yet. Please send your message again."))
+            await self.send_json(
+                _error("Not available", "Retry is not available here yet. Please send your message again.")
+            )
         elif action == "sync":
             await self.subscription.sync()  # type: ignore[union-attr]
         else:
@@ -149,7 +153,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         try:
             if conversation_id is None:
                 raise live.ReplyNotFound
-            await live.request_stop(user_id=self.user_id, reply_id=content.get("reply_id"), conversation_id=conversation_id)
+            await live.request_stop(
+                user_id=self.user_id, reply_id=content.get("reply_id"), conversation_id=conversation_id
+            )
         except live.ReplyNotFound:
             await self.send_json(_error("Not found", "Reply not found"))
 
@@ -172,4 +178,3 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def reply_sync_timeout(self, event: dict[str, Any]) -> None:
         await self.subscription.on_sync_timeout(str(event["reply_id"]))  # type: ignore[union-attr]
-

@@ -185,9 +185,9 @@ async def publish(conversation_id: uuid.UUID | str, event: dict[str, Any]) -> No
 def replies_in_progress(*, conversation_id: uuid.UUID) -> list[Message]:
     """The conversation's pending or streaming replies, oldest first (usually none or one)."""
     return list(
-        Message.objects.filter(conversation_id=conversation_id, role=Message.Role.ASSISTANT, status__in=IN_PROGRESS).order_by(
-            "created_at", "id"
-        )
+        Message.objects.filter(
+            conversation_id=conversation_id, role=Message.Role.ASSISTANT, status__in=IN_PROGRESS
+        ).order_by("created_at", "id")
     )
 
 
@@ -486,7 +486,7 @@ class _Generation:
             await asyncio.sleep(settings.LIVE_HEARTBEAT_SECONDS)
             try:
                 await cache.aset(_heartbeat_key(self.reply.pk), time.time(), timeout=_heartbeat_ttl())
-            except Exception:  # noqa: BLE001 - a cache hiccup must not end the reply
+            except Exception:
                 logger.warning("could not record the heartbeat of reply %s", self.reply.pk, exc_info=True)
 
     async def _control_loop(self) -> None:
@@ -533,7 +533,9 @@ class _Generation:
     async def _finish(self, status: str | None, error: str, detail: str) -> None:
         closed = False
         if status is not None:
-            closed = await database_sync_to_async(services.reply_finish)(reply=self.reply, content=self.text, status=status)
+            closed = await database_sync_to_async(services.reply_finish)(
+                reply=self.reply, content=self.text, status=status
+            )
         if not closed:
             # Someone else closed it (stale rule, stop of a presumed-dead process):
             # report what the database holds.

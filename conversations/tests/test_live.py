@@ -18,11 +18,11 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
+from chatsite.asgi import application
 from django.core.cache import cache
 from django.db import connections
 from django.test import Client
 
-from chatsite.asgi import application
 from conversations import live, services
 from conversations.assistant import AssistantError, ChatTurn, set_assistant
 from conversations.assistant.offline import OfflineAssistant, offline_reply
@@ -120,7 +120,11 @@ async def test_it_refuses_an_anonymous_socket_with_4401(owner_id: str) -> None:
     conversation = await sync_to_async(make_conversation)(owner_id)
     error, code = await refused(socket(None, conversation.pk))
     assert code == 4401
-    assert error == {"type": "error", "error": "Unauthorized", "detail": "Your session has expired. Please sign in again."}
+    assert error == {
+        "type": "error",
+        "error": "Unauthorized",
+        "detail": "Your session has expired. Please sign in again.",
+    }
 
 
 async def test_it_refuses_a_bad_token_with_4401_even_with_a_session(owner, owner_id: str) -> None:
@@ -199,9 +203,7 @@ async def test_it_streams_a_reply_as_ordered_events(owner_id: str, slow_assistan
     await communicator.disconnect()
 
 
-async def test_it_saves_the_text_in_batches_while_streaming(
-    owner_id: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_it_saves_the_text_in_batches_while_streaming(owner_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
     set_assistant(OfflineAssistant(chunk_delay=0.05, words_per_chunk=1))
     saves: list[str] = []
     real_save = services.reply_save_partial
@@ -479,4 +481,3 @@ async def test_stop_ends_a_reply_nobody_is_writing_keeping_its_text(owner_id: st
     assert events[-1]["status"] == "stopped" and events[-1]["length"] == len("Orphaned")
     assert ((await reload(reply.pk)).status, (await reload(reply.pk)).content) == ("stopped", "Orphaned")
     await communicator.disconnect()
-
