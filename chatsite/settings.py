@@ -252,8 +252,8 @@ else:
 # than LIVE_REPLY_MAX_SECONDS is ended as failed, and any reply left pending or
 # streaming longer than that is closed as failed when next seen. The process running
 # a generation proves it is alive every LIVE_HEARTBEAT_SECONDS (in the cache: Redis
-# when REDIS_URL is set); a streaming reply without that proof for three beats is
-# closed as failed when next seen (its process died).
+# when REDIS_URL is set); a reply whose last beat is three beats old is closed as
+# failed when next seen (its process died).
 LIVE_REPLY_MAX_SECONDS = env_int("LIVE_REPLY_MAX_SECONDS", 600, minimum=10)
 LIVE_HEARTBEAT_SECONDS = env_float("LIVE_HEARTBEAT_SECONDS", 5.0, minimum=0.1, maximum=60.0)
 
