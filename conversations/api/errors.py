@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -64,6 +66,9 @@ def _describe(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
         return 404, "Not found", CONVERSATION_NOT_FOUND_DETAIL, {}
     if isinstance(exc, MessageNotFound):
         return 400, "Validation error", "before must be the id of a message in this conversation", {}
+    if isinstance(exc, (PayloadTooLarge, RequestDataTooBig)):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return 413, "Payload too large", f"The request body is over the limit of {limit} bytes.", {}
     if isinstance(exc, Http404):
         return 404, "Not found", "The requested resource was not found.", {}
     if isinstance(exc, DjangoPermissionDenied):

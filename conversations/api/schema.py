@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiAuthenticatorExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
-class JWTAuthenticationScheme(OpenApiAuthenticatorExtension):
+class JWTAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "conversations.auth.JWTAuthentication"
     name = "bearerAuth"
 

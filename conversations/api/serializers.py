@@ -47,12 +47,12 @@ class ChatRequestSerializer(NoExtraFieldsMixin, serializers.Serializer):
     )
     message = StrictCharField(
         trim_whitespace=False,
-        allow_blank=True,
         validators=[services.message_text_clean],
         help_text="1 to 4000 characters, not whitespace only.",
         error_messages={
             "required": "Message is required",
             "null": "Message content cannot be empty",
+            "blank": "Message content cannot be empty",
             "invalid": "Message must be a string",
         },
     )
@@ -115,9 +115,13 @@ class ConversationDetailSerializer(serializers.Serializer):
 class ConversationRenameSerializer(NoExtraFieldsMixin, serializers.Serializer):
     title = StrictCharField(
         trim_whitespace=False,
-        allow_blank=True,
         validators=[services.title_clean],
-        error_messages={"required": "Title is required", "null": "Title cannot be empty", "invalid": "Title must be a string"},
+        error_messages={
+            "required": "Title is required",
+            "null": "Title cannot be empty",
+            "blank": "Title cannot be empty",
+            "invalid": "Title must be a string",
+        },
     )
 
 
