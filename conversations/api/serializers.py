@@ -28,6 +28,8 @@ class StrictCharField(serializers.CharField):
 # What the schema promises about text the services accept: no NUL (PostgreSQL cannot
 # store it) and at least one character that is not whitespace (Python's ``\s``, the
 # same set as ``str.strip``). The services check it again; this tells clients and fuzzers.
+OFFSET_MAX = 2**31 - 1
+
 TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
 
 
@@ -121,10 +123,12 @@ class ConversationListQuerySerializer(serializers.Serializer):
                         "min_value": "limit must be an integer between 1 and 100",
                         "max_value": "limit must be an integer between 1 and 100"},
     )
+    # The upper bound keeps OFFSET within what PostgreSQL and SQLite accept (else a 500).
     offset = serializers.IntegerField(
-        min_value=0, default=0,
+        min_value=0, max_value=OFFSET_MAX, default=0,
         error_messages={"invalid": "offset must be an integer of 0 or more",
-                        "min_value": "offset must be an integer of 0 or more"},
+                        "min_value": "offset must be an integer of 0 or more",
+                        "max_value": f"offset must be at most {OFFSET_MAX}"},
     )
 
 
@@ -147,7 +151,6 @@ class ConversationDetailSerializer(serializers.Serializer):
 class ConversationRenameSerializer(NoExtraFieldsMixin, serializers.Serializer):
     title = TitleField(
         trim_whitespace=False,
-        validators=[services.title_clean],
         error_messages={
             "required": "Title is required",
             "null": "Title cannot be empty",
@@ -155,6 +158,10 @@ class ConversationRenameSerializer(NoExtraFieldsMixin, serializers.Serializer):
             "invalid": "Title must be a string",
         },
     )
+
+    def validate_title(self, value: str) -> str:
+        # A validator's return value is ignored; this keeps title_clean's trimmed title.
+        return services.title_clean(value)
 
 
 class MessagePageQuerySerializer(serializers.Serializer):
