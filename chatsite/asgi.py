@@ -16,4 +16,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from chatsite.limits import RequestBodyLimitMiddleware  # noqa: E402
+
+# Oversized bodies are refused as they arrive, before Django reads them whole.
+application = ProtocolTypeRouter({"http": RequestBodyLimitMiddleware(django_asgi_app)})
