@@ -86,7 +86,7 @@ class JWKSServer:
             def log_message(self, *args: Any) -> None:  # quiet test output
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 owner.requests += 1
                 mode = owner.mode
                 if mode == "error":

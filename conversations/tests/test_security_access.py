@@ -58,7 +58,9 @@ def owners_conversation(owner_id: str) -> Conversation:
     return make_conversation(owner_id, title="Owner's secret plans", messages=4)
 
 
-def test_it_refuses_every_operation_without_a_token(anon_api: APIClient, owner_id: str, owners_conversation: Conversation) -> None:
+def test_it_refuses_every_operation_without_a_token(
+    anon_api: APIClient, owner_id: str, owners_conversation: Conversation
+) -> None:
     before = snapshot(owners_conversation)
     for method, path, body in operations(owner_id, str(owners_conversation.id)):
         response = send(anon_api, method, path, body)
@@ -84,7 +86,12 @@ def test_it_answers_another_users_conversation_exactly_like_a_missing_one(
 ) -> None:
     before = snapshot(owners_conversation)
     conversation_count = Conversation.objects.count()
-    for candidate in (str(owners_conversation.id), str(uuid.uuid4()), "not-a-uuid", str(owners_conversation.id).upper()):
+    for candidate in (
+        str(owners_conversation.id),
+        str(uuid.uuid4()),
+        "not-a-uuid",
+        str(owners_conversation.id).upper(),
+    ):
         for method, path, body in operations(other_id, candidate):
             if path.endswith("/conversations"):
                 continue  # the list takes no id
@@ -132,7 +139,10 @@ ADMIN_PAGES = [
 @pytest.fixture(autouse=True)
 def _plain_static_storage(settings: Any) -> None:
     """The suite runs with DEBUG off but without ``collectstatic``: no manifest to look up."""
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 def signed_in(username: str) -> Client:
@@ -168,12 +178,16 @@ def viewer(django_user_model: Any) -> Client:
     """A staff member who may view conversations and messages (the admin is read-only)."""
     user = django_user_model.objects.create_user(username="viewer", password=PASSWORD, is_staff=True)
     user.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_conversation", "view_message"], content_type__app_label="conversations")
+        *Permission.objects.filter(
+            codename__in=["view_conversation", "view_message"], content_type__app_label="conversations"
+        )
     )
     return signed_in("viewer")
 
 
-def test_staff_see_the_conversation_changelist(viewer: Client, owners_conversation: Conversation, other_id: str) -> None:
+def test_staff_see_the_conversation_changelist(
+    viewer: Client, owners_conversation: Conversation, other_id: str
+) -> None:
     make_conversation(other_id, title="Someone else's chat", messages=2)
     page = viewer.get("/admin/conversations/conversation/")
     assert page.status_code == 200
@@ -196,7 +210,9 @@ def test_staff_search_conversations_by_title_user_and_message_text(
         assert absent is None or absent not in html, query
 
 
-def test_staff_see_a_conversation_with_its_newest_messages_in_order(viewer: Client, owners_conversation: Conversation) -> None:
+def test_staff_see_a_conversation_with_its_newest_messages_in_order(
+    viewer: Client, owners_conversation: Conversation
+) -> None:
     page = viewer.get(f"/admin/conversations/conversation/{owners_conversation.id}/change/")
     assert page.status_code == 200
     html = page.content.decode()

@@ -134,7 +134,9 @@ def test_it_answers_429_with_retry_after_once_a_user_sends_too_fast(
     assert Message.objects.filter(user_id=owner_id).count() == stored  # nothing half-saved
 
 
-def test_it_limits_each_user_separately(chat_limit: int, api: APIClient, other_api: APIClient, owner_id: str, other_id: str) -> None:
+def test_it_limits_each_user_separately(
+    chat_limit: int, api: APIClient, other_api: APIClient, owner_id: str, other_id: str
+) -> None:
     for i in range(chat_limit):
         assert post_json(api, f"/api/{owner_id}/chat", {"message": f"message {i}"}).status_code == 200
     assert post_json(api, f"/api/{owner_id}/chat", {"message": "over"}).status_code == 429

@@ -87,7 +87,9 @@ def test_it_keeps_unusual_titles_as_sent_once_trimmed(api: APIClient, owner_id: 
     conversation = make_conversation(owner_id)
     for title in ("\u202eevil\u202c title", "<img src=x onerror=alert(1)>", "😀" * 200, "tab\there\x07"):
         response = api.patch(
-            f"/api/{owner_id}/conversations/{conversation.id}", data=json.dumps({"title": f"  {title} "}), content_type="application/json"
+            f"/api/{owner_id}/conversations/{conversation.id}",
+            data=json.dumps({"title": f"  {title} "}),
+            content_type="application/json",
         )
         assert response.status_code == 200, (title, response.content)
         assert api.get(f"/api/{owner_id}/conversations/{conversation.id}").json()["title"] == title
@@ -130,7 +132,9 @@ def test_emoji_made_of_several_code_points_count_each_one(api: APIClient, owner_
         ('{"message": "hi", "user_id": "someone-else"}', "Unknown field: user_id"),
     ],
 )
-def test_it_refuses_bad_messages_with_a_clear_400(api: APIClient, owner_id: str, raw: str, expected_detail: str) -> None:
+def test_it_refuses_bad_messages_with_a_clear_400(
+    api: APIClient, owner_id: str, raw: str, expected_detail: str
+) -> None:
     assert assert_contract_400(chat_raw(api, owner_id, raw)) == expected_detail
     assert Message.objects.count() == 0
 
@@ -166,8 +170,19 @@ def test_it_refuses_a_conversation_id_of_the_wrong_type(api: APIClient, owner_id
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", "limit=101", "limit=-1", "limit=abc", "limit=1e3", "offset=-1", "offset=x",
-     "offset=99999999999999999999999999", "limit=99999999999999999999999999", "limit=%00", "offset=1%002"],
+    [
+        "limit=0",
+        "limit=101",
+        "limit=-1",
+        "limit=abc",
+        "limit=1e3",
+        "offset=-1",
+        "offset=x",
+        "offset=99999999999999999999999999",
+        "limit=99999999999999999999999999",
+        "limit=%00",
+        "offset=1%002",
+    ],
 )
 def test_it_answers_bad_list_parameters_with_400(api: APIClient, owner_id: str, query: str) -> None:
     assert_contract_400(api.get(f"/api/{owner_id}/conversations?{query}"))
@@ -185,8 +200,12 @@ def test_it_answers_a_bad_message_cursor_with_400(api: APIClient, owner_id: str,
     assert_contract_400(api.get(f"/api/{owner_id}/conversations/{conversation.id}/messages", {"before": before}))
 
 
-@pytest.mark.parametrize("conversation_id", ["%00", "..", "x" * 5000, "00000000-0000-0000-0000-000000000000%00", "' OR 1=1 --"])
-def test_it_answers_a_hostile_conversation_id_in_the_path_with_404(api: APIClient, owner_id: str, conversation_id: str) -> None:
+@pytest.mark.parametrize(
+    "conversation_id", ["%00", "..", "x" * 5000, "00000000-0000-0000-0000-000000000000%00", "' OR 1=1 --"]
+)
+def test_it_answers_a_hostile_conversation_id_in_the_path_with_404(
+    api: APIClient, owner_id: str, conversation_id: str
+) -> None:
     response = api.get(f"/api/{owner_id}/conversations/{conversation_id}")
     assert response.status_code == 404
     assert set(response.json()) == {"error", "detail"}

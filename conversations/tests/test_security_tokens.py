@@ -43,7 +43,9 @@ def claims_for(sub: Any, **overrides: Any) -> dict[str, Any]:
 
 
 def hs256(claims: dict[str, Any], secret: str | bytes | None = None, **headers: Any) -> str:
-    return jwt.encode(claims, secret if secret is not None else settings.JWT_SECRET, algorithm="HS256", headers=headers or None)
+    return jwt.encode(
+        claims, secret if secret is not None else settings.JWT_SECRET, algorithm="HS256", headers=headers or None
+    )
 
 
 def b64url(data: bytes) -> str:
@@ -106,7 +108,16 @@ def test_it_refuses_a_request_without_a_token(owner_id: str) -> None:
 
 @pytest.mark.parametrize(
     "header",
-    ["Bearer", "Bearer ", "Bearer a b", "Bearer not-a-jwt", "Bearer a.b.c", "Bearer ....", "Bearer é.é.é", "Basic dXNlcjpwYXNz"],
+    [
+        "Bearer",
+        "Bearer ",
+        "Bearer a b",
+        "Bearer not-a-jwt",
+        "Bearer a.b.c",
+        "Bearer ....",
+        "Bearer é.é.é",
+        "Basic dXNlcjpwYXNz",
+    ],
 )
 def test_it_refuses_a_malformed_authorization_header(owner_id: str, header: str) -> None:
     assert_unauthorized(call(owner_id, None, raw_header=header))
@@ -377,9 +388,7 @@ def test_it_answers_401_not_500_when_the_jwks_misbehaves(
     assert call(owner_id, hs256(claims_for(owner_id))).status_code == 200
 
 
-def test_it_answers_401_when_the_jwks_server_is_down(
-    owner_id: str, signing_keys: dict[str, SigningKey]
-) -> None:
+def test_it_answers_401_when_the_jwks_server_is_down(owner_id: str, signing_keys: dict[str, SigningKey]) -> None:
     server = JWKSServer(keys=list(signing_keys.values())).start()
     url = server.url
     server.stop()  # nothing listens on that port any more

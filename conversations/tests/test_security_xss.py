@@ -33,7 +33,10 @@ DANGEROUS = ["<script>alert(", "<img src=x", '<a href="javascript:', "<svg/onloa
 
 @pytest.fixture(autouse=True)
 def _plain_static_storage(settings: Any) -> None:
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture
@@ -49,7 +52,9 @@ def hostile_conversation(api: APIClient, owner_id: str) -> Conversation:
         conversation_id = response.json()["conversation_id"]
     title = PAYLOADS[1]
     response = api.patch(
-        f"/api/{owner_id}/conversations/{conversation_id}", data=json.dumps({"title": title}), content_type="application/json"
+        f"/api/{owner_id}/conversations/{conversation_id}",
+        data=json.dumps({"title": title}),
+        content_type="application/json",
     )
     assert response.status_code == 200
     return Conversation.objects.get(pk=conversation_id)
@@ -63,7 +68,9 @@ def admin_client(django_user_model: Any) -> Client:
     return client
 
 
-def test_the_api_returns_markup_as_plain_json_text(api: APIClient, owner_id: str, hostile_conversation: Conversation) -> None:
+def test_the_api_returns_markup_as_plain_json_text(
+    api: APIClient, owner_id: str, hostile_conversation: Conversation
+) -> None:
     response = api.get(f"/api/{owner_id}/conversations/{hostile_conversation.id}")
     assert response["Content-Type"] == "application/json"
     assert response["X-Content-Type-Options"] == "nosniff"
@@ -95,7 +102,9 @@ def test_the_admin_shows_markup_escaped_on_every_page(admin_client: Client, host
         assert "&lt;" in html, path  # the payloads are there, as text
 
 
-def test_the_admin_conversation_page_shows_each_message_escaped(admin_client: Client, hostile_conversation: Conversation) -> None:
+def test_the_admin_conversation_page_shows_each_message_escaped(
+    admin_client: Client, hostile_conversation: Conversation
+) -> None:
     html = admin_client.get(f"/admin/conversations/conversation/{hostile_conversation.id}/change/").content.decode()
     assert "&lt;script&gt;alert(&#x27;xss&#x27;)&lt;/script&gt;" in html
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
