@@ -124,7 +124,7 @@ def verify_token(token: str) -> dict[str, Any]:
             key = _jwks_client(settings.JWT_JWKS_URL).get_signing_key_from_jwt(token)
         except (jwt.PyJWKClientError, jwt.PyJWTError) as exc:
             raise InvalidToken(f"no usable JWKS key: {exc}") from None
-        except Exception as exc:
+        except Exception as exc:  # a JWKS that answers garbage must never become a 500
             # PyJWT lets some failures through (a body that is not JSON, a connection
             # reset mid-body): the token cannot be checked, so it is refused.
             logger.warning("JWKS at %s unusable: %s: %s", settings.JWT_JWKS_URL, exc.__class__.__name__, exc)
@@ -147,7 +147,7 @@ def verify_token(token: str) -> dict[str, Any]:
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a garbage key must never become a 500
         raise InvalidToken(f"token could not be verified: {exc.__class__.__name__}") from None
 
     subject = claims.get("sub")
