@@ -209,14 +209,16 @@ JWT_JWKS_URL = env_str("JWT_JWKS_URL")
 JWT_JWKS_ALGORITHMS = env_list("JWT_JWKS_ALGORITHMS", ["EdDSA", "ES256", "RS256"])
 _unknown_algorithms = set(JWT_JWKS_ALGORITHMS) - {"EdDSA", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256"}
 if _unknown_algorithms:
-    raise ImproperlyConfigured(f"JWT_JWKS_ALGORITHMS has unsupported algorithms: {', '.join(sorted(_unknown_algorithms))}.")
+    raise ImproperlyConfigured(
+        f"JWT_JWKS_ALGORITHMS has unsupported algorithms: {', '.join(sorted(_unknown_algorithms))}."
+    )
 JWT_ISSUER = env_str("JWT_ISSUER")
 JWT_AUDIENCE = env_str("JWT_AUDIENCE")
 JWT_LEEWAY_SECONDS = env_int("JWT_LEEWAY_SECONDS", 0, minimum=0, maximum=300)
 JWT_ACCESS_TOKEN_SECONDS = env_int("JWT_ACCESS_TOKEN_SECONDS", 3600, minimum=60)
 JWT_JWKS_CACHE_SECONDS = env_int("JWT_JWKS_CACHE_SECONDS", 300, minimum=1)
 JWT_JWKS_TIMEOUT_SECONDS = env_float("JWT_JWKS_TIMEOUT_SECONDS", 3.0, minimum=0.1)
-# An unknown kid refetches the JWKS (key rotation) at most once per this many seconds.
+# An unknown kid refetches the JWKS at most once per this many seconds (stops kid flooding).
 JWT_JWKS_REFRESH_COOLDOWN_SECONDS = env_float("JWT_JWKS_REFRESH_COOLDOWN_SECONDS", 30.0, minimum=0.0)
 
 # --- Assistant ----------------------------------------------------------------
@@ -252,5 +254,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_choice("DJANGO_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()},
+    "root": {
+        "handlers": ["console"],
+        "level": env_choice("DJANGO_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
+    },
 }

@@ -25,15 +25,17 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+OFFSET_MAX = 2**31 - 1
+
 # What the schema promises about text the services accept: no NUL (PostgreSQL cannot
 # store it) and at least one character that is not whitespace (Python's ``\s``, the
 # same set as ``str.strip``). The services check it again; this tells clients and fuzzers.
-OFFSET_MAX = 2**31 - 1
-
 TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
 
 
-@extend_schema_field({"type": "string", "minLength": 1, "maxLength": services.MESSAGE_MAX_CHARS, "pattern": TEXT_PATTERN})
+@extend_schema_field(
+    {"type": "string", "minLength": 1, "maxLength": services.MESSAGE_MAX_CHARS, "pattern": TEXT_PATTERN}
+)
 class MessageTextField(StrictCharField):
     """A user's message: 1 to 4000 characters (Python ``len``), not whitespace only, no NUL."""
 
@@ -118,17 +120,25 @@ class ConversationListSerializer(serializers.Serializer):
 
 class ConversationListQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(
-        min_value=1, max_value=selectors.LIST_LIMIT_MAX, default=selectors.LIST_LIMIT_DEFAULT,
-        error_messages={"invalid": "limit must be an integer between 1 and 100",
-                        "min_value": "limit must be an integer between 1 and 100",
-                        "max_value": "limit must be an integer between 1 and 100"},
+        min_value=1,
+        max_value=selectors.LIST_LIMIT_MAX,
+        default=selectors.LIST_LIMIT_DEFAULT,
+        error_messages={
+            "invalid": "limit must be an integer between 1 and 100",
+            "min_value": "limit must be an integer between 1 and 100",
+            "max_value": "limit must be an integer between 1 and 100",
+        },
     )
     # The upper bound keeps OFFSET within what PostgreSQL and SQLite accept (else a 500).
     offset = serializers.IntegerField(
-        min_value=0, max_value=OFFSET_MAX, default=0,
-        error_messages={"invalid": "offset must be an integer of 0 or more",
-                        "min_value": "offset must be an integer of 0 or more",
-                        "max_value": f"offset must be at most {OFFSET_MAX}"},
+        min_value=0,
+        max_value=OFFSET_MAX,
+        default=0,
+        error_messages={
+            "invalid": "offset must be an integer of 0 or more",
+            "min_value": "offset must be an integer of 0 or more",
+            "max_value": f"offset must be at most {OFFSET_MAX}",
+        },
     )
 
 
@@ -167,10 +177,14 @@ class ConversationRenameSerializer(NoExtraFieldsMixin, serializers.Serializer):
 class MessagePageQuerySerializer(serializers.Serializer):
     before = MessageIdField(required=False, help_text="A message id: return the page just older than it.")
     limit = serializers.IntegerField(
-        min_value=1, max_value=selectors.PAGE_LIMIT_MAX, default=selectors.PAGE_LIMIT_DEFAULT,
-        error_messages={"invalid": "limit must be an integer between 1 and 200",
-                        "min_value": "limit must be an integer between 1 and 200",
-                        "max_value": "limit must be an integer between 1 and 200"},
+        min_value=1,
+        max_value=selectors.PAGE_LIMIT_MAX,
+        default=selectors.PAGE_LIMIT_DEFAULT,
+        error_messages={
+            "invalid": "limit must be an integer between 1 and 200",
+            "min_value": "limit must be an integer between 1 and 200",
+            "max_value": "limit must be an integer between 1 and 200",
+        },
     )
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from chatsite.limits import RequestBodyLimitMiddleware
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -112,7 +113,7 @@ def uvicorn_server() -> Iterator[tuple[str, int]]:
     """``uvicorn chatsite.asgi:application`` on a free loopback port (no database is touched)."""
     port = free_port()
     env = {**os.environ, "DJANGO_HTTPS": "0", "DJANGO_DEBUG": "0"}
-    process = subprocess.Popen(  # noqa: S603 - fixed argv: this interpreter running uvicorn
+    process = subprocess.Popen(
         [
             sys.executable,
             "-m",
