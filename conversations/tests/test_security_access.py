@@ -136,15 +136,6 @@ ADMIN_PAGES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_storage(settings: Any) -> None:
-    """The suite runs with DEBUG off but without ``collectstatic``: no manifest to look up."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 def signed_in(username: str) -> Client:
     client = Client()
     assert client.login(username=username, password=PASSWORD)

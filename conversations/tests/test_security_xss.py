@@ -31,14 +31,6 @@ PAYLOADS = [
 DANGEROUS = ["<script>alert(", "<img src=x", '<a href="javascript:', "<svg/onload", "<iframe", "<b onmouseover"]
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_storage(settings: Any) -> None:
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 @pytest.fixture
 def hostile_conversation(api: APIClient, owner_id: str) -> Conversation:
     """A conversation whose title and messages are all XSS payloads, made through the API."""
