@@ -9,11 +9,14 @@ operation so it runs in CI in about a minute.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 
 from conversations.auth import issue_token
@@ -28,6 +31,20 @@ pytestmark = pytest.mark.django_db
 # loaded at import (pytest-django has set Django up by then; serving the schema needs no
 # database), because schemathesis' fixture-based lazy loader does not run on pytest 9.
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection() -> Iterator[None]:
+    """Requests go through the real WSGI handler, which closes database connections at the
+    end of each request; that would end the test's transaction on PostgreSQL. Django's own
+    test client unhooks the same signal."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
