@@ -16,12 +16,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from chatsite.limits import RequestBodyLimitMiddleware  # noqa: E402
 from conversations.auth import websocket_auth_stack  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Oversized bodies are refused as they arrive, before Django reads them whole.
+        "http": RequestBodyLimitMiddleware(django_asgi_app),
         "websocket": websocket_auth_stack(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from chatsite.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from chatsite.env import env_bool, env_choice, env_float, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -184,8 +184,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
     # Per user (per address for the token endpoint), e.g. "30/minute"; empty turns a limit off.
     "DEFAULT_THROTTLE_RATES": {
-        "chat": env_str("CHAT_RATE_LIMIT", "30/minute") or None,
-        "auth": env_str("AUTH_RATE_LIMIT", "10/minute") or None,
+        "chat": env_rate("CHAT_RATE_LIMIT", "30/minute"),
+        "auth": env_rate("AUTH_RATE_LIMIT", "10/minute"),
     },
 }
 

@@ -5,7 +5,11 @@ Two kinds of token are accepted, as in the original system's auth service
 
 * HS256, signed with the shared secret ``BETTER_AUTH_SECRET``;
 * EdDSA / ES256 / RS256, checked against the JWKS at ``JWT_JWKS_URL`` when it
-  is set. PyJWT's ``PyJWKClient`` caches the keys and refetches on an unknown ``kid``.
+  is set. PyJWT's ``PyJWKClient`` caches the key set for ``JWT_JWKS_CACHE_SECONDS``
+  (so a key withdrawn from the JWKS stops working within that time) and refetches
+  on an unknown ``kid`` (key rotation), at most once per
+  ``JWT_JWKS_REFRESH_COOLDOWN_SECONDS`` so made-up ``kid``s cannot make every
+  request fetch the JWKS.
 
 ``exp`` is required, ``iss``/``aud`` are checked when configured, ``sub`` is the user
 id, and ``alg: none`` or any algorithm outside these is refused. The same
@@ -15,6 +19,7 @@ id, and ``alg: none`` or any algorithm outside these is refused. The same
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +33,8 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions
+
+logger = logging.getLogger(__name__)
 
 HS_ALGORITHMS = ["HS256"]
 # A token is a few hundred bytes; anything far bigger is refused unread (RFC 7519
@@ -74,7 +81,10 @@ def _jwks_client(url: str) -> jwt.PyJWKClient:
         if client is None:
             client = jwt.PyJWKClient(
                 url,
-                cache_keys=True,
+                # No per-kid cache: it never expires, so a revoked key would stay
+                # valid until restart. The key-set cache below has a lifespan.
+                cache_keys=False,
+                cache_jwk_set=True,
                 lifespan=settings.JWT_JWKS_CACHE_SECONDS,
                 timeout=settings.JWT_JWKS_TIMEOUT_SECONDS,
                 cooldown_duration=settings.JWT_JWKS_REFRESH_COOLDOWN_SECONDS,
@@ -119,6 +129,11 @@ def verify_token(token: str) -> dict[str, Any]:
             key = _jwks_client(settings.JWT_JWKS_URL).get_signing_key_from_jwt(token)
         except (jwt.PyJWKClientError, jwt.PyJWTError) as exc:
             raise InvalidToken(f"no usable JWKS key: {exc}") from None
+        except Exception as exc:  # a JWKS that answers garbage must never become a 500
+            # PyJWT lets some failures through (a body that is not JSON, a connection
+            # reset mid-body): the token cannot be checked, so it is refused.
+            logger.warning("JWKS at %s unusable: %s: %s", settings.JWT_JWKS_URL, exc.__class__.__name__, exc)
+            raise InvalidToken(f"JWKS unusable: {exc.__class__.__name__}") from None
         # Only this key's own algorithm: an RSA key never verifies an HS256 token.
         allowed = [algorithm]
     else:

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 UNAUTHORIZED_DETAIL = "Invalid or expired JWT token"
 FORBIDDEN_DETAIL = "User ID in path does not match authenticated user"
 CONVERSATION_NOT_FOUND_DETAIL = "Conversation not found"
+CSRF_DETAIL = "The page's security token is missing or out of date. Reload the page and try again."
 INTERNAL_DETAIL = "An unexpected error occurred. Please try again."
 
 
@@ -92,6 +93,9 @@ def _describe(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
         # No authenticator offered a challenge: DRF answers 403.
         return 403, "Forbidden", "Authentication credentials were not provided.", {}
     if isinstance(exc, exceptions.PermissionDenied):
+        if str(exc.detail).startswith("CSRF Failed"):
+            # A session request without its CSRF token (DRF's SessionAuthentication).
+            return 403, "Forbidden", CSRF_DETAIL, {}
         return 403, "Forbidden", str(exc.detail), {}
     if isinstance(exc, exceptions.NotFound):
         return 404, "Not found", str(exc.detail), {}
