@@ -128,7 +128,7 @@ def test_it_swaps_only_the_pane_for_htmx(page: Client, owner_id: str, django_ass
     with django_assert_num_queries(4):
         response = page.get(f"/chat/{conv.pk}", **HX)
     body = response.content.decode()
-    assert body.startswith('<section id="pane"')
+    assert body.startswith("<title>Pane · Chat</title>\n<section id=\"pane\"")
     assert "<title>Pane · Chat</title>" in body
     assert "<html" not in body and "conversation-list" not in body
     assert "HX-Request" in response["Vary"]

@@ -671,7 +671,8 @@
   function setDrawer(open) {
     body.classList.toggle("drawer-open", open);
     document.querySelectorAll("[data-drawer-open]").forEach((b) => b.setAttribute("aria-expanded", String(open)));
-    if (open) document.querySelector("#sidebar a, #sidebar button")?.focus();
+    // Focus once the drawer is visible (it is `visibility: hidden` while closed).
+    if (open) requestAnimationFrame(() => setTimeout(() => document.querySelector("#sidebar a")?.focus(), 0));
   }
 
   document.addEventListener("click", (event) => {
