@@ -212,7 +212,9 @@ JWT_JWKS_URL = env_str("JWT_JWKS_URL")
 JWT_JWKS_ALGORITHMS = env_list("JWT_JWKS_ALGORITHMS", ["EdDSA", "ES256", "RS256"])
 _unknown_algorithms = set(JWT_JWKS_ALGORITHMS) - {"EdDSA", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256"}
 if _unknown_algorithms:
-    raise ImproperlyConfigured(f"JWT_JWKS_ALGORITHMS has unsupported algorithms: {', '.join(sorted(_unknown_algorithms))}.")
+    raise ImproperlyConfigured(
+        f"JWT_JWKS_ALGORITHMS has unsupported algorithms: {', '.join(sorted(_unknown_algorithms))}."
+    )
 JWT_ISSUER = env_str("JWT_ISSUER")
 JWT_AUDIENCE = env_str("JWT_AUDIENCE")
 JWT_LEEWAY_SECONDS = env_int("JWT_LEEWAY_SECONDS", 0, minimum=0, maximum=300)
@@ -253,5 +255,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_choice("DJANGO_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()},
+    "root": {
+        "handlers": ["console"],
+        "level": env_choice("DJANGO_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
+    },
 }

@@ -203,9 +203,9 @@ def reply_finish(*, reply: Message, content: str, status: str) -> bool:
         ``True`` if this call closed the reply.
     """
     now = timezone.now()
-    changed = Message.objects.filter(
-        pk=reply.pk, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
-    ).update(content=content, status=status)
+    changed = Message.objects.filter(pk=reply.pk, status__in=[Message.Status.PENDING, Message.Status.STREAMING]).update(
+        content=content, status=status
+    )
     if changed:
         Conversation.objects.filter(pk=reply.conversation_id, updated_at__lt=now).update(updated_at=now)
         reply.content, reply.status = content, status

@@ -364,7 +364,9 @@ def _error_page(request: HttpRequest, status: int, title: str, detail: str) -> H
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error_page(request, 400, "Bad request", "The request could not be understood. Please check it and try again.")
+    return _error_page(
+        request, 400, "Bad request", "The request could not be understood. Please check it and try again."
+    )
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -387,4 +389,3 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         return _session_expired_fragment(request, status=403)
     context = {"title": "Session expired", "detail": SESSION_EXPIRED, "login_url": _login_url(request.path)}
     return render(request, "error.html", context, status=403)
-

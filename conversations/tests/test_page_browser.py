@@ -87,7 +87,13 @@ def signed_in(context, live_server, owner) -> object:
     client = Client()
     client.force_login(owner)
     context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}]
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
     )
     return context
 
@@ -258,6 +264,17 @@ def test_it_switches_conversations_without_reloading_and_supports_back(signed_in
     expect(page.get_by_text("Welcome! How can I help you today?")).to_be_visible()
 
 
+def test_it_loads_more_conversations_as_the_sidebar_scrolls(signed_in, owner_id) -> None:
+    for i in range(45):
+        make_conversation(owner_id, title=f"Conversation {i:02d}")
+    page = signed_in.new_page()
+    page.goto("/chat/new")
+    expect(page.locator(".conv-item")).to_have_count(30)
+    page.locator(".conv-item").nth(29).scroll_into_view_if_needed()
+    expect(page.locator(".conv-item")).to_have_count(45)
+    expect(page.get_by_text("Conversation 00")).to_be_visible()
+
+
 def test_it_renames_and_deletes_a_conversation(signed_in, owner_id) -> None:
     conv = make_conversation(owner_id, title="Draft name", messages=2)
     keep = make_conversation(owner_id, title="Keep me", messages=1)
@@ -397,7 +414,9 @@ def test_it_follows_new_messages_unless_the_user_scrolled_up(signed_in, owner_id
     log.evaluate("el => { el.scrollTop = el.scrollHeight / 2; }")
     expect(page.get_by_role("button", name="Jump to latest")).to_be_visible()
     page.get_by_role("button", name="Jump to latest").click()
-    page.wait_for_function("() => { const el = document.getElementById('message-log'); return el.scrollHeight - el.scrollTop - el.clientHeight < 80 }")
+    page.wait_for_function(
+        "() => { const el = document.getElementById('message-log'); return el.scrollHeight - el.scrollTop - el.clientHeight < 80 }"
+    )
     composer(page).fill("newest")
     composer(page).press("Enter")
     expect(page.locator(".msg--assistant").filter(has_text="“newest”")).to_be_visible()
@@ -408,7 +427,10 @@ def test_it_renders_markdown_replies_with_a_copy_button(signed_in, owner_id) -> 
     conv = make_conversation(owner_id, title="Code")
     Message.objects.create(conversation=conv, user_id=owner_id, role="user", content="<b>not bold</b>")
     Message.objects.create(
-        conversation=conv, user_id=owner_id, role="assistant", content="Here:\n\n```python\nprint('hi')\n```\n\n<script>window.pwned=1</script>"
+        conversation=conv,
+        user_id=owner_id,
+        role="assistant",
+        content="Here:\n\n```python\nprint('hi')\n```\n\n<script>window.pwned=1</script>",
     )
     page = signed_in.new_page()
     page.goto(f"/chat/{conv.pk}")
@@ -438,13 +460,17 @@ def test_it_never_scrolls_sideways(signed_in, owner_id, width, height) -> None:
     conv = make_conversation(owner_id, title="A rather long conversation title that must be cut nicely on phones")
     for i in range(4):
         make_conversation(owner_id, title=f"Earlier conversation {i}")
-    Message.objects.create(conversation=conv, user_id=owner_id, role="user", content="Show me code and a very-long-word-" + "x" * 120)
+    Message.objects.create(
+        conversation=conv, user_id=owner_id, role="user", content="Show me code and a very-long-word-" + "x" * 120
+    )
     Message.objects.create(
         conversation=conv,
         user_id=owner_id,
         role="assistant",
         content="Sure! Here it is:\n\n```python\n"
-        + "result = compute(" + ", ".join(f"argument_{i}" for i in range(30)) + ")\n```\n\n"
+        + "result = compute("
+        + ", ".join(f"argument_{i}" for i in range(30))
+        + ")\n```\n\n"
         "| a | b | c |\n|---|---|---|\n| " + "wide " * 40 + "| 2 | 3 |\n\nAnd a **bold** word with `inline code`.",
     )
     page = signed_in.new_page()
@@ -472,10 +498,20 @@ def test_it_never_scrolls_sideways(signed_in, owner_id, width, height) -> None:
 
 
 def test_it_offers_the_empty_state_in_dark_mode(browser, live_server, owner) -> None:
-    context = browser.new_context(base_url=live_server.url, color_scheme="dark", viewport={"width": 1280, "height": 800})
+    context = browser.new_context(
+        base_url=live_server.url, color_scheme="dark", viewport={"width": 1280, "height": 800}
+    )
     client = Client()
     client.force_login(owner)
-    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
     page = context.new_page()
     page.goto("/chat")
     expect(page.get_by_text("Welcome! How can I help you today?")).to_be_visible()

@@ -109,7 +109,9 @@ def test_it_opens_the_newest_conversation(page: Client, owner_id: str) -> None:
     assert response["Location"] == f"/chat/{newest.pk}"
 
 
-def test_it_renders_a_conversation_with_its_newest_page_only(page: Client, owner_id: str, django_assert_num_queries) -> None:
+def test_it_renders_a_conversation_with_its_newest_page_only(
+    page: Client, owner_id: str, django_assert_num_queries
+) -> None:
     """SC-004, SC-011: session, user, conversation, one message page, sidebar count and rows."""
     conv = make_conversation(owner_id, title="Big one", messages=180)
     with django_assert_num_queries(6):
@@ -128,7 +130,7 @@ def test_it_swaps_only_the_pane_for_htmx(page: Client, owner_id: str, django_ass
     with django_assert_num_queries(4):
         response = page.get(f"/chat/{conv.pk}", **HX)
     body = response.content.decode()
-    assert body.startswith("<title>Pane · Chat</title>\n<section id=\"pane\"")
+    assert body.startswith('<title>Pane · Chat</title>\n<section id="pane"')
     assert "<title>Pane · Chat</title>" in body
     assert "<html" not in body and "conversation-list" not in body
     assert "HX-Request" in response["Vary"]
