@@ -221,6 +221,8 @@ JWT_LEEWAY_SECONDS = env_int("JWT_LEEWAY_SECONDS", 0, minimum=0, maximum=300)
 JWT_ACCESS_TOKEN_SECONDS = env_int("JWT_ACCESS_TOKEN_SECONDS", 3600, minimum=60)
 JWT_JWKS_CACHE_SECONDS = env_int("JWT_JWKS_CACHE_SECONDS", 300, minimum=1)
 JWT_JWKS_TIMEOUT_SECONDS = env_float("JWT_JWKS_TIMEOUT_SECONDS", 3.0, minimum=0.1)
+# An unknown kid refetches the JWKS at most once per this many seconds (stops kid flooding).
+JWT_JWKS_REFRESH_COOLDOWN_SECONDS = env_float("JWT_JWKS_REFRESH_COOLDOWN_SECONDS", 30.0, minimum=0.0)
 
 # --- Assistant ----------------------------------------------------------------
 

@@ -72,6 +72,7 @@ def _jwks_client(url: str) -> jwt.PyJWKClient:
                 cache_keys=True,
                 lifespan=settings.JWT_JWKS_CACHE_SECONDS,
                 timeout=settings.JWT_JWKS_TIMEOUT_SECONDS,
+                cooldown_duration=settings.JWT_JWKS_REFRESH_COOLDOWN_SECONDS,
             )
             _jwks_clients[url] = client
         return client
@@ -131,7 +132,7 @@ def verify_token(token: str) -> dict[str, Any]:
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - a garbage key must never become a 500
+    except Exception as exc:
         raise InvalidToken(f"token could not be verified: {exc.__class__.__name__}") from None
 
     subject = claims.get("sub")

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -64,6 +66,9 @@ def _describe(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
         return 404, "Not found", CONVERSATION_NOT_FOUND_DETAIL, {}
     if isinstance(exc, MessageNotFound):
         return 400, "Validation error", "before must be the id of a message in this conversation", {}
+    if isinstance(exc, (PayloadTooLarge, RequestDataTooBig)):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return 413, "Payload too large", f"The request body is over the limit of {limit} bytes.", {}
     if isinstance(exc, Http404):
         return 404, "Not found", "The requested resource was not found.", {}
     if isinstance(exc, DjangoPermissionDenied):
@@ -78,7 +83,12 @@ def _describe(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
         headers = {"WWW-Authenticate": exc.auth_header} if getattr(exc, "auth_header", None) else {}
         status_code = exc.status_code
         if status_code == 401:
-            return 401, "Unauthorized", str(exc.detail) if isinstance(exc, exceptions.AuthenticationFailed) else UNAUTHORIZED_DETAIL, headers
+            return (
+                401,
+                "Unauthorized",
+                str(exc.detail) if isinstance(exc, exceptions.AuthenticationFailed) else UNAUTHORIZED_DETAIL,
+                headers,
+            )
         # No authenticator offered a challenge: DRF answers 403.
         return 403, "Forbidden", "Authentication credentials were not provided.", {}
     if isinstance(exc, exceptions.PermissionDenied):
@@ -122,7 +132,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """
     try:
         status_code, error, detail, headers = _describe(exc)
-    except Exception:  # noqa: BLE001 - an unknown error: log it, say nothing inside
+    except Exception:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__ if context else "API")
         return Response(error_body("Internal server error", INTERNAL_DETAIL), status=500)
     response = Response(error_body(error, detail), status=status_code, headers=headers)

@@ -47,12 +47,12 @@ class ChatRequestSerializer(NoExtraFieldsMixin, serializers.Serializer):
     )
     message = StrictCharField(
         trim_whitespace=False,
-        allow_blank=True,
         validators=[services.message_text_clean],
         help_text="1 to 4000 characters, not whitespace only.",
         error_messages={
             "required": "Message is required",
             "null": "Message content cannot be empty",
+            "blank": "Message content cannot be empty",
             "invalid": "Message must be a string",
         },
     )
@@ -84,15 +84,22 @@ class ConversationListSerializer(serializers.Serializer):
 
 class ConversationListQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(
-        min_value=1, max_value=selectors.LIST_LIMIT_MAX, default=selectors.LIST_LIMIT_DEFAULT,
-        error_messages={"invalid": "limit must be an integer between 1 and 100",
-                        "min_value": "limit must be an integer between 1 and 100",
-                        "max_value": "limit must be an integer between 1 and 100"},
+        min_value=1,
+        max_value=selectors.LIST_LIMIT_MAX,
+        default=selectors.LIST_LIMIT_DEFAULT,
+        error_messages={
+            "invalid": "limit must be an integer between 1 and 100",
+            "min_value": "limit must be an integer between 1 and 100",
+            "max_value": "limit must be an integer between 1 and 100",
+        },
     )
     offset = serializers.IntegerField(
-        min_value=0, default=0,
-        error_messages={"invalid": "offset must be an integer of 0 or more",
-                        "min_value": "offset must be an integer of 0 or more"},
+        min_value=0,
+        default=0,
+        error_messages={
+            "invalid": "offset must be an integer of 0 or more",
+            "min_value": "offset must be an integer of 0 or more",
+        },
     )
 
 
@@ -115,19 +122,29 @@ class ConversationDetailSerializer(serializers.Serializer):
 class ConversationRenameSerializer(NoExtraFieldsMixin, serializers.Serializer):
     title = StrictCharField(
         trim_whitespace=False,
-        allow_blank=True,
-        validators=[services.title_clean],
-        error_messages={"required": "Title is required", "null": "Title cannot be empty", "invalid": "Title must be a string"},
+        error_messages={
+            "required": "Title is required",
+            "null": "Title cannot be empty",
+            "blank": "Title cannot be empty",
+            "invalid": "Title must be a string",
+        },
     )
+
+    def validate_title(self, value: str) -> str:
+        return services.title_clean(value)
 
 
 class MessagePageQuerySerializer(serializers.Serializer):
     before = serializers.CharField(required=False, help_text="A message id: return the page just older than it.")
     limit = serializers.IntegerField(
-        min_value=1, max_value=selectors.PAGE_LIMIT_MAX, default=selectors.PAGE_LIMIT_DEFAULT,
-        error_messages={"invalid": "limit must be an integer between 1 and 200",
-                        "min_value": "limit must be an integer between 1 and 200",
-                        "max_value": "limit must be an integer between 1 and 200"},
+        min_value=1,
+        max_value=selectors.PAGE_LIMIT_MAX,
+        default=selectors.PAGE_LIMIT_DEFAULT,
+        error_messages={
+            "invalid": "limit must be an integer between 1 and 200",
+            "min_value": "limit must be an integer between 1 and 200",
+            "max_value": "limit must be an integer between 1 and 200",
+        },
     )
 
 

@@ -11,7 +11,15 @@ from django.conf import settings
 from conversations.assistant.base import Assistant, AssistantError, AssistantTimeout, ChatTurn
 from conversations.assistant.offline import OfflineAssistant
 
-__all__ = ["Assistant", "AssistantError", "AssistantTimeout", "ChatTurn", "get_assistant", "reset_assistant", "set_assistant"]
+__all__ = [
+    "Assistant",
+    "AssistantError",
+    "AssistantTimeout",
+    "ChatTurn",
+    "get_assistant",
+    "reset_assistant",
+    "set_assistant",
+]
 
 _assistant: Assistant | None = None
 
