@@ -223,3 +223,25 @@ def message_page_after(*, conversation: Conversation, after: object, limit: int 
 def conversation_newest_for_user(*, user_id: str) -> Conversation | None:
     """``user_id``'s conversation with the newest activity, or ``None`` (FR-002: ``/chat`` opens it)."""
     return Conversation.objects.filter(user_id=user_id).order_by("-updated_at", "-id").only("id").first()
+
+
+def conversation_sidebar_page(*, user_id: str, limit: int, offset: int = 0) -> tuple[list[Conversation], bool]:
+    """One page of the page's sidebar: ``user_id``'s conversations, newest activity first.
+
+    Unlike ``conversation_list`` there is no total and no message count, so the cost
+    does not grow with the size of the conversations (one indexed query).
+
+    Args:
+        user_id: the owner.
+        limit: conversations per page (>= 1).
+        offset: rows to skip (>= 0).
+
+    Returns:
+        ``(conversations, has_more)``.
+    """
+    rows = list(
+        Conversation.objects.filter(user_id=user_id)
+        .order_by("-updated_at", "-id")
+        .only("id", "title", "updated_at")[offset : offset + limit + 1]
+    )
+    return rows[:limit], len(rows) > limit

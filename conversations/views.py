@@ -119,9 +119,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _sidebar(user_id: str, offset: int = 0) -> dict[str, Any]:
-    rows, total = selectors.conversation_list(user_id=user_id, limit=SIDEBAR_PAGE, offset=offset)
-    next_offset = offset + len(rows)
-    return {"conversations": rows, "sidebar_next": next_offset if next_offset < total else None}
+    rows, has_more = selectors.conversation_sidebar_page(user_id=user_id, limit=SIDEBAR_PAGE, offset=offset)
+    return {"conversations": rows, "sidebar_next": offset + len(rows) if has_more else None}
 
 
 def _render_chat(

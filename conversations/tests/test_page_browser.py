@@ -157,6 +157,7 @@ def test_it_sends_with_enter_and_the_button_showing_the_indicator_then_the_reply
     expect(page.locator(".msg--user").filter(has_text="Hello with Enter")).to_be_visible(timeout=500)
     expect(typing(page)).to_be_visible(timeout=500)
     indicator_ms = (time.monotonic() - started) * 1000
+    screenshot(page, "typing-1280")
     expect(box).to_have_value("")
     expect(page.locator(".msg--assistant").filter(has_text="You wrote: “Hello with Enter”")).to_be_visible()
     expect(typing(page)).to_have_count(0)

@@ -76,8 +76,8 @@ def test_it_signs_out_with_a_post(page: Client) -> None:
 
 
 def test_it_shows_the_empty_state_with_a_welcome_line_and_the_nav_link(page: Client, django_assert_num_queries) -> None:
-    """FR-001, FR-002: session, user, newest conversation, sidebar count and rows."""
-    with django_assert_num_queries(5):
+    """FR-001, FR-002: session, user, newest conversation, sidebar."""
+    with django_assert_num_queries(4):
         response = page.get("/chat")
     assert response.status_code == 200
     body = response.content.decode()
@@ -112,9 +112,9 @@ def test_it_opens_the_newest_conversation(page: Client, owner_id: str) -> None:
 def test_it_renders_a_conversation_with_its_newest_page_only(
     page: Client, owner_id: str, django_assert_num_queries
 ) -> None:
-    """SC-004, SC-011: session, user, conversation, one message page, sidebar count and rows."""
+    """SC-004, SC-011: session, user, conversation, one message page, sidebar."""
     conv = make_conversation(owner_id, title="Big one", messages=180)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         response = page.get(f"/chat/{conv.pk}")
     body = response.content.decode()
     assert response.status_code == 200
@@ -192,7 +192,7 @@ def test_it_pages_the_sidebar(page: Client, owner_id: str, django_assert_num_que
     first = page.get("/chat/new").content.decode()
     assert first.count('class="conv-item"') == 30
     assert "offset=30" in first
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):
         more = page.get("/chat/conversations?offset=30", **HX).content.decode()
     assert more.count('class="conv-item"') == 5 and "offset=" not in more
 
