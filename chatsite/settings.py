@@ -236,12 +236,31 @@ ASSISTANT_HISTORY_MAX_CHARS = env_int("ASSISTANT_HISTORY_MAX_CHARS", 24000, mini
 # --- Channels -----------------------------------------------------------------
 
 REDIS_URL = env_str("REDIS_URL")
+# Messages a socket may have waiting before the layer drops more (a streaming reply
+# sends one per delta; a client that misses one asks for a snapshot). Messages
+# expire after 60 s, the layers' default.
+_CHANNEL_CAPACITY = env_int("CHANNEL_LAYER_CAPACITY", 1000, minimum=100)
 if REDIS_URL:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}},
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": _CHANNEL_CAPACITY},
+        },
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # One process only: several workers need REDIS_URL to share events and stops.
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": _CHANNEL_CAPACITY}}
+    }
+
+# Live replies (conversations/live.py; docs/live.md). A generation that runs longer
+# than LIVE_REPLY_MAX_SECONDS is ended as failed, and any reply left pending or
+# streaming longer than that is closed as failed when next seen. The process running
+# a generation proves it is alive every LIVE_HEARTBEAT_SECONDS (in the cache: Redis
+# when REDIS_URL is set); a reply whose last beat is three beats old is closed as
+# failed when next seen (its process died).
+LIVE_REPLY_MAX_SECONDS = env_int("LIVE_REPLY_MAX_SECONDS", 600, minimum=10)
+LIVE_HEARTBEAT_SECONDS = env_float("LIVE_HEARTBEAT_SECONDS", 5.0, minimum=0.1, maximum=60.0)
 
 # --- Cache (throttling counters) ---------------------------------------------
 # Shared through Redis when REDIS_URL is set, so limits hold across workers.

@@ -18,8 +18,13 @@ import datetime as dt
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 import jwt
+from asgiref.sync import sync_to_async
+from channels.auth import AuthMiddlewareStack
+from channels.middleware import BaseMiddleware
+from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions
@@ -194,3 +199,62 @@ class JWTAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Any) -> str:
         return f'{self.keyword} realm="api"'
+
+
+# --- WebSocket authentication (issue "Live replies") -------------------------------
+
+
+def _websocket_token(scope: dict[str, Any]) -> str | None:
+    """The JWT a WebSocket handshake carries: ``Authorization: Bearer`` or ``?token=``, else ``None``."""
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin1").partition(" ")
+            if scheme.lower() == "bearer":
+                return token.strip()
+    values = parse_qs(scope.get("query_string", b"").decode("latin1")).get("token")
+    return values[0] if values else None
+
+
+class WebSocketTokenMiddleware(BaseMiddleware):
+    """Authenticate a WebSocket by JWT when it sends one (FR-012, FR-013).
+
+    Browsers use the Django session (``AuthMiddlewareStack`` around this); API
+    clients send ``Authorization: Bearer <jwt>`` or, where headers cannot be set,
+    ``?token=<jwt>``. A token that fails verification makes the user anonymous, so
+    the consumer refuses the socket: it never falls back to the session.
+    """
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        from django.contrib.auth.models import AnonymousUser  # needs the app registry
+
+        token = _websocket_token(scope)
+        if token is not None:
+            try:
+                # A JWKS fetch may block on the network: not in the event loop.
+                claims = await sync_to_async(verify_token, thread_sensitive=False)(token)
+            except InvalidToken:
+                scope = dict(scope, user=AnonymousUser())
+            else:
+                scope = dict(scope, user=TokenUser(id=claims["sub"], claims=claims))
+        return await super().__call__(scope, receive, send)
+
+
+class BrowserOriginValidator(OriginValidator):
+    """Refuse a WebSocket whose ``Origin`` is not one of ``ALLOWED_HOSTS`` (cross-site WebSocket hijacking).
+
+    Browsers always send ``Origin``; a handshake without it comes from a program
+    (an API client with a token), which no other site can drive, so it passes.
+    """
+
+    def valid_origin(self, parsed_origin: Any) -> bool:
+        if parsed_origin is None:
+            return True
+        return super().valid_origin(parsed_origin)
+
+
+def websocket_auth_stack(application: Any) -> Any:
+    """``application`` behind the origin check, the session and the JWT: the WebSocket door's guard."""
+    allowed_hosts = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not allowed_hosts:
+        allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
+    return BrowserOriginValidator(AuthMiddlewareStack(WebSocketTokenMiddleware(application)), allowed_hosts)

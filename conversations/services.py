@@ -212,6 +212,31 @@ def reply_finish(*, reply: Message, content: str, status: str) -> bool:
     return bool(changed)
 
 
+@transaction.atomic
+def reply_save_partial(*, reply: Message, content: str) -> bool:
+    """Save the text a reply has so far and mark it ``streaming`` (issue "Live replies").
+
+    Called in batches while the model writes (not once per token), so a refresh,
+    another tab or another worker finds the text that has arrived. Only a reply that
+    is still pending or streaming is changed: a reply that was stopped, closed as
+    stale or finished keeps what it has.
+
+    Args:
+        reply: the assistant message created by ``chat_begin``.
+        content: the whole text produced so far (may be empty when the reply starts).
+
+    Returns:
+        ``True`` if saved; ``False`` when the reply is already finished, which tells
+        the writer to stop.
+    """
+    changed = Message.objects.filter(
+        pk=reply.pk, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
+    ).update(content=content, status=Message.Status.STREAMING)
+    if changed:
+        reply.content, reply.status = content, Message.Status.STREAMING
+    return bool(changed)
+
+
 async def reply_generate(*, start: ChatStart) -> Message:
     """Ask the assistant for the reply to ``start`` and save it (no transaction held meanwhile).
 
