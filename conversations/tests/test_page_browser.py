@@ -192,6 +192,8 @@ def test_it_adds_a_line_with_shift_enter_and_shows_the_limit_before_it_is_reache
     box.fill("line one\nline two")
     box.press("Enter")
     expect(page.locator(".msg--user .msg__text").first).to_have_text("line one\nline two")
+    # Wait for the turn to finish, so no request outlives this test's database.
+    expect(page.locator(".msg--assistant")).to_have_count(1)
 
 
 def test_it_keeps_the_input_usable_and_processes_rapid_messages_in_order(signed_in, slow_assistant) -> None:
