@@ -184,3 +184,64 @@ def history_for_reply(
         used += len(message.content)
     kept.reverse()
     return kept
+
+
+# --- The page's reads (issue 4: the browser chat page) --------------------------------
+
+
+def message_page_after(*, conversation: Conversation, after: object, limit: int = PAGE_LIMIT_DEFAULT) -> MessagePage:
+    """The ``limit`` messages just newer than ``after``, oldest first.
+
+    The mirror of ``message_page``, used by the page's virtualized pane to bring
+    back newer pages it removed from the DOM while the user scrolled up (SC-011).
+    ``next_before`` here is the cursor for the next *newer* page (the last message's
+    id), or ``None`` when this page reaches the newest message.
+
+    Args:
+        conversation: an already owner-checked conversation.
+        after: a message id of this conversation.
+        limit: 1..200 messages.
+
+    Raises:
+        MessageNotFound: ``after`` is malformed or not a message of this conversation.
+    """
+    pk = parse_uuid(after)
+    if pk is None:
+        raise MessageNotFound
+    messages = Message.objects.filter(conversation=conversation)
+    cursor = messages.filter(pk=pk).values_list("created_at", "id").first()
+    if cursor is None:
+        raise MessageNotFound
+    created_at, cursor_id = cursor
+    newer = messages.filter(Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=cursor_id))
+    oldest_first = list(newer.order_by("created_at", "id")[: limit + 1])
+    has_more = len(oldest_first) > limit
+    page = oldest_first[:limit]
+    return MessagePage(messages=page, next_before=page[-1].id if has_more else None)
+
+
+def conversation_newest_for_user(*, user_id: str) -> Conversation | None:
+    """``user_id``'s conversation with the newest activity, or ``None`` (FR-002: ``/chat`` opens it)."""
+    return Conversation.objects.filter(user_id=user_id).order_by("-updated_at", "-id").only("id").first()
+
+
+def conversation_sidebar_page(*, user_id: str, limit: int, offset: int = 0) -> tuple[list[Conversation], bool]:
+    """One page of the page's sidebar: ``user_id``'s conversations, newest activity first.
+
+    Unlike ``conversation_list`` there is no total and no message count, so the cost
+    does not grow with the size of the conversations (one indexed query).
+
+    Args:
+        user_id: the owner.
+        limit: conversations per page (>= 1).
+        offset: rows to skip (>= 0).
+
+    Returns:
+        ``(conversations, has_more)``.
+    """
+    rows = list(
+        Conversation.objects.filter(user_id=user_id)
+        .order_by("-updated_at", "-id")
+        .only("id", "title", "updated_at")[offset : offset + limit + 1]
+    )
+    return rows[:limit], len(rows) > limit

@@ -280,3 +280,59 @@ async def chat_send(*, user_id: str, conversation_id: uuid.UUID | str | None, te
     """
     start = await sync_to_async(chat_begin)(user_id=user_id, conversation_id=conversation_id, text=text)
     return await reply_generate(start=start)
+
+
+# --- Retry ---------------------------------------------------------------------------
+# MINIMAL VERSION written on the page branch (issue 4) so the page's Retry button
+# works; the assistant branch (issue 3) adds its own ``chat_retry`` and the lead keeps
+# one. What the page relies on: ``await chat_retry(user_id=..., conversation_id=...)``
+# returns the complete reply, never adds a second user message, and raises
+# ``ConversationNotFound``, ``NothingToRetry``, ``AssistantError`` / ``AssistantTimeout``.
+
+
+class NothingToRetry(Exception):
+    """The conversation's newest message is not a failed assistant reply."""
+
+
+@transaction.atomic
+def retry_begin(*, user_id: str, conversation_id: uuid.UUID | str) -> ChatStart:
+    """Put the conversation's failed newest reply back to ``pending`` (one transaction).
+
+    The user's message is not saved again (FR-017: the text was kept, not resent).
+
+    Raises:
+        selectors.ConversationNotFound: not one of the user's conversations.
+        NothingToRetry: the newest message is not a failed reply.
+    """
+    pk = selectors.parse_uuid(conversation_id)
+    conversation = Conversation.objects.select_for_update().filter(pk=pk, user_id=user_id).first() if pk else None
+    if conversation is None:
+        raise selectors.ConversationNotFound
+    messages = Message.objects.filter(conversation=conversation).order_by("-created_at", "-id")
+    reply = messages.first()
+    if reply is None or reply.role != Message.Role.ASSISTANT or reply.status != Message.Status.FAILED:
+        raise NothingToRetry
+    user_message = messages.filter(role=Message.Role.USER, created_at__lte=reply.created_at).first()
+    if user_message is None:
+        raise NothingToRetry
+    reply.content, reply.status = "", Message.Status.PENDING
+    reply.save(update_fields=["content", "status"])
+    conversation.updated_at = timezone.now()
+    conversation.save(update_fields=["updated_at"])
+    return ChatStart(
+        conversation=conversation, user_message=user_message, reply=reply, history=_history(conversation, user_message)
+    )
+
+
+async def chat_retry(*, user_id: str, conversation_id: uuid.UUID | str) -> Message:
+    """Ask the assistant again for the conversation's failed newest reply.
+
+    Returns:
+        The same reply row (same id), now ``complete``.
+
+    Raises:
+        selectors.ConversationNotFound, NothingToRetry: as ``retry_begin``.
+        AssistantError / AssistantTimeout: the model failed again; the reply is ``failed`` again.
+    """
+    start = await sync_to_async(retry_begin)(user_id=user_id, conversation_id=conversation_id)
+    return await reply_generate(start=start)
