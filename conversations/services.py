@@ -229,9 +229,9 @@ def reply_save_partial(*, reply: Message, content: str) -> bool:
         ``True`` if saved; ``False`` when the reply is already finished, which tells
         the writer to stop.
     """
-    changed = Message.objects.filter(
-        pk=reply.pk, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
-    ).update(content=content, status=Message.Status.STREAMING)
+    changed = Message.objects.filter(pk=reply.pk, status__in=[Message.Status.PENDING, Message.Status.STREAMING]).update(
+        content=content, status=Message.Status.STREAMING
+    )
     if changed:
         reply.content, reply.status = content, Message.Status.STREAMING
     return bool(changed)

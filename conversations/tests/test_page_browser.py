@@ -58,7 +58,9 @@ class FailingAssistant:
         yield ""  # pragma: no cover - makes this an async generator
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread
+# while it is open, which would break asyncio in the test modules after this one.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
