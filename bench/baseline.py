@@ -53,7 +53,14 @@ UPDATE_CONVERSATION = (
     'UPDATE "conversations_conversation" SET "updated_at" = %s WHERE ("id" = %s AND "updated_at" < %s)'
 )
 # The statements of one turn, in order (transaction control aside).
-TURN_STATEMENTS = (INSERT_CONVERSATION, INSERT_MESSAGE, INSERT_MESSAGE, SELECT_HISTORY, UPDATE_REPLY, UPDATE_CONVERSATION)
+TURN_STATEMENTS = (
+    INSERT_CONVERSATION,
+    INSERT_MESSAGE,
+    INSERT_MESSAGE,
+    SELECT_HISTORY,
+    UPDATE_REPLY,
+    UPDATE_CONVERSATION,
+)
 
 
 def chat_turn(conn: psycopg.Connection, *, user_id: str, text: str) -> uuid.UUID:

@@ -4,7 +4,8 @@
 * ``bench-many``: 10,000 conversations of 2 messages each (the list scenario);
 * ``bench-detail``: conversations of 100 (warm-up), 1,000, 10,000 and 50,000 messages
   (the detail scenario);
-* ``bench-chat-0000`` .. ``bench-chat-0999``: the chat clients (their rows are made by the load).
+* ``bench-chat-0000`` .. ``bench-chat-0999``: the chat clients (their rows are made by the load);
+* ``bench-crowd-0000`` .. ``bench-crowd-0999``: 100 conversations each, the rest of the population.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ DETAIL_USER = "bench-detail"
 DETAIL_SIZES = (1_000, 10_000, 50_000)
 DETAIL_WARMUP = 100
 CHAT_USERS = 1_000
+# Everyone else: so that the planner's statistics look like a shared database, not one user's.
+CROWD_USERS = 1_000
+CROWD_CONVERSATIONS = 100
 
 _WORDS = (
     "the of and to in is that for it as with was on be at by this had not are but from or have an they which "
@@ -71,7 +75,9 @@ def _conversation_has(cur: psycopg.Cursor, conversation_id: uuid.UUID, messages:
     return cur.fetchone()[0] == messages
 
 
-def _load_conversation(cur: psycopg.Cursor, *, conversation_id: uuid.UUID, user_id: str, title: str, tag: str, messages: int) -> None:
+def _load_conversation(
+    cur: psycopg.Cursor, *, conversation_id: uuid.UUID, user_id: str, title: str, tag: str, messages: int
+) -> None:
     cur.execute("DELETE FROM conversations_conversation WHERE id = %s", (conversation_id,))
     last = EPOCH + dt.timedelta(seconds=max(messages - 1, 0))
     cur.execute(
@@ -121,6 +127,18 @@ def ensure_dataset(dsn: str, log=print) -> None:
                     at = EPOCH + dt.timedelta(minutes=i)
                     for row in _message_rows(bench_id("many", i), MANY_USER, 2, f"many-{i}", at):
                         copy.write_row(row)
+            loaded = True
+        cur.execute("SELECT count(*) FROM conversations_conversation WHERE user_id LIKE 'bench-crowd-%%'")
+        if cur.fetchone()[0] != CROWD_USERS * CROWD_CONVERSATIONS:
+            log(f"loading {CROWD_USERS * CROWD_CONVERSATIONS:,} conversations of {CROWD_USERS:,} other users ...")
+            cur.execute("DELETE FROM conversations_conversation WHERE user_id LIKE 'bench-crowd-%%'")
+            with cur.copy(
+                "COPY conversations_conversation (id, user_id, title, created_at, updated_at) FROM STDIN"
+            ) as copy:
+                for u in range(CROWD_USERS):
+                    for i in range(CROWD_CONVERSATIONS):
+                        at = EPOCH + dt.timedelta(minutes=i, seconds=u)
+                        copy.write_row((bench_id("crowd", u, i), f"bench-crowd-{u:04d}", f"Conversation {i}", at, at))
             loaded = True
         conn.commit()
     if loaded:

@@ -57,7 +57,7 @@ def load_table(rows: list[tuple[str, list[LoadResult]]], *, with_cpu: dict[str, 
 
 def _run(cmd: list[str]) -> str:
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=20, cwd=ROOT).stdout.strip()
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=20, cwd=ROOT).stdout.strip()  # noqa: S603
     except (OSError, subprocess.SubprocessError):
         return "?"
 
@@ -70,7 +70,8 @@ def machine_facts() -> dict[str, str]:
             cpu = line.split(":", 1)[1].strip()
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": _run(["git", "rev-parse", "--short", "HEAD"]) + (" (with uncommitted changes)" if _run(["git", "status", "--porcelain"]) else ""),
+        "commit": _run(["git", "rev-parse", "--short", "HEAD"])
+        + (" (with uncommitted changes)" if _run(["git", "status", "--porcelain"]) else ""),
         "nproc": _run(["nproc"]),
         "cpu": cpu,
         "memory": _run(["free", "-h"]),

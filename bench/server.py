@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,13 +69,17 @@ class Server:
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
             "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-uvicorn-{self.port}.log"
+        self.log_path = Path(tempfile.gettempdir()) / f"bench-uvicorn-{self.port}.log"
         log = self.log_path.open("wb")
-        self.process = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+            cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"uvicorn exited with {self.process.returncode}: {self.log_path.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"uvicorn exited with {self.process.returncode}: {self.log_path.read_text()[-2000:]}"
+                )
             if len(self.worker_pids()) == self.workers and self._answers():
                 # Let every worker finish importing Django before the load starts.
                 time.sleep(1.0)

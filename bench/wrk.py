@@ -25,8 +25,8 @@ def wrk_path() -> str:
         return found
     as_root = [] if os.geteuid() == 0 else ["sudo"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run([*as_root, "apt-get", "update", "-qq"], check=False, env=env)
-    subprocess.run([*as_root, "apt-get", "install", "-y", "-qq", "wrk"], check=False, env=env)
+    subprocess.run([*as_root, "apt-get", "update", "-qq"], check=False, env=env)  # noqa: S603
+    subprocess.run([*as_root, "apt-get", "install", "-y", "-qq", "wrk"], check=False, env=env)  # noqa: S603
     found = shutil.which("wrk")
     if not found:
         raise RuntimeError("wrk is not installed and apt-get could not install it (apt-get install wrk)")
@@ -70,7 +70,7 @@ def run_wrk(*, base_url: str, requests_file: Path, clients: int, seconds: float,
             "--",
             str(requests_file),
         ]
-        proc = subprocess.run(
+        proc = subprocess.run(  # noqa: S603 (wrk with our arguments)
             cmd, env={**os.environ, "WRK_JSON_OUT": str(out)}, capture_output=True, text=True, timeout=seconds + 60
         )
         if proc.returncode != 0 or not out.exists():

@@ -127,7 +127,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """
     try:
         status_code, error, detail, headers = _describe(exc)
-    except Exception:  # noqa: BLE001 - an unknown error: log it, say nothing inside
+    except Exception:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__ if context else "API")
         return Response(error_body("Internal server error", INTERNAL_DETAIL), status=500)
     response = Response(error_body(error, detail), status=status_code, headers=headers)

@@ -7,12 +7,13 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import HttpCommunicator
+from chatsite.asgi import application
 from django.db import connection
 
-from chatsite.asgi import application
 from conversations import selectors
 from conversations.auth import issue_token
 from conversations.tests.factories import make_conversation
+
 
 def _make_and_disconnect(owner_id: str):
     # Runs in asgiref's shared thread: close its connection so the test database can be dropped.
