@@ -8,7 +8,6 @@ offline assistant slowed down or a backend that fails. Screenshots go to
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -23,10 +22,6 @@ from conversations.assistant.offline import OfflineAssistant
 from conversations.models import Conversation, Message
 from conversations.tests.conftest import PASSWORD
 from conversations.tests.factories import make_conversation
-
-# Playwright's sync API runs an event loop in this thread; the live server's ORM
-# calls from the test thread are ordinary sync calls.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -64,7 +59,10 @@ class FailingAssistant:
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    with playwright_sync.sync_playwright() as playwright:
+    # Playwright's sync API runs an event loop in this thread; the tests' ORM calls
+    # are ordinary sync calls, so Django's async guard is lifted for this module only.
+    with pytest.MonkeyPatch.context() as env, playwright_sync.sync_playwright() as playwright:
+        env.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
