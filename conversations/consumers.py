@@ -96,12 +96,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         elif action == "stop":
             await self._stop(content)
         elif action == "retry":
-            # TODO(lead): wire services.chat_retry (issue 3) here once merged: the
-            # same pattern as "send" (a ChatStart for the new reply, then
-            # live.start_generation). Until then the page keeps its Retry via the form.
-            await self.send_json(
-                _error("Not available", "Retry is not available here yet. Please send your message again.")
-            )
+            await self._retry()
         elif action == "sync":
             await self.subscription.sync()  # type: ignore[union-attr]
         else:
@@ -147,6 +142,35 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 }
             )
         await live.start_generation(start, client_id=client_id)
+
+    async def _retry(self) -> None:
+        """Ask again for the conversation's failed newest reply (FR-014a), streamed like a send.
+
+        ``services.retry_begin`` puts the reply back to pending without saving the
+        user's message again (FR-017); stale replies are closed first so a reply
+        whose process died can be retried. The events are those of a send:
+        ``message.created`` (the existing message, ``client_id`` null),
+        ``reply.started`` ... ``reply.finished``.
+        """
+        subscription = self.subscription
+        assert subscription is not None
+        if subscription.conversation_id is None:
+            await self.send_json(_error("Not found", "Conversation not found"))
+            return
+        await subscription.close_stale()
+        try:
+            start = await database_sync_to_async(services.retry_begin)(
+                user_id=self.user_id, conversation_id=subscription.conversation_id
+            )
+        except selectors.ConversationNotFound:
+            await self.send_json(_error("Not found", "Conversation not found"))
+            return
+        except services.NothingToRetry:
+            await self.send_json(
+                _error("Nothing to retry", "There is nothing to retry: the reply has already arrived.")
+            )
+            return
+        await live.start_generation(start)
 
     async def _stop(self, content: dict[str, Any]) -> None:
         conversation_id = self.subscription.conversation_id if self.subscription else None

@@ -298,3 +298,27 @@ def conversation_sidebar_page(*, user_id: str, limit: int, offset: int = 0) -> t
         .only("id", "title", "updated_at")[offset : offset + limit + 1]
     )
     return rows[:limit], len(rows) > limit
+
+
+def message_get(*, conversation: Conversation, message_id: object) -> tuple[Message, bool]:
+    """One message of ``conversation``, and whether it is the conversation's newest.
+
+    The chat page fetches a reply this way once it has streamed (issue 5: the
+    server-rendered Markdown replaces the plain text shown while it grew).
+
+    Args:
+        conversation: an already owner-checked conversation.
+        message_id: a message id (UUID or its string).
+
+    Returns:
+        ``(message, is_newest)``.
+
+    Raises:
+        MessageNotFound: ``message_id`` is malformed or not a message of this conversation.
+    """
+    pk = parse_uuid(message_id)
+    message = Message.objects.filter(conversation=conversation, pk=pk).first() if pk else None
+    if message is None:
+        raise MessageNotFound
+    newest = Message.objects.filter(conversation=conversation).order_by("-created_at", "-id").values_list("id", flat=True)
+    return message, newest.first() == message.pk

@@ -14,6 +14,7 @@ urlpatterns = [
     path("chat/conversations", views.sidebar, name="sidebar"),
     path("chat/<uuid:conversation_id>", views.conversation, name="conversation"),
     path("chat/<uuid:conversation_id>/messages", views.messages, name="messages"),
+    path("chat/<uuid:conversation_id>/messages/<uuid:message_id>", views.message, name="message"),
     path("chat/<uuid:conversation_id>/send", views.send, name="send"),
     path("chat/<uuid:conversation_id>/retry", views.retry, name="retry"),
     path("chat/<uuid:conversation_id>/rename", views.rename, name="rename"),

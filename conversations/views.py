@@ -221,6 +221,34 @@ def messages(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
 
 @require_GET
 @session_required
+def message(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID) -> HttpResponse:
+    """One message as the page shows it, with the conversation's header (issue 5, live replies).
+
+    Once a reply has streamed over the WebSocket as plain text, the page swaps in
+    this server-rendered, sanitised Markdown (``conversations/markdown.py``); model
+    text is never turned into HTML in the browser. The answer has the shape of a
+    sent turn (``_turn.html``), so the page adopts a new conversation the same way.
+    ``?reason=timeout`` words a failed reply as a timeout (FR-014a); a failed reply
+    that is the newest message offers Retry.
+    """
+    conv = _owned(request, conversation_id)
+    try:
+        found, is_newest = selectors.message_get(conversation=conv, message_id=message_id)
+    except selectors.MessageNotFound:
+        raise Http404("Message not found") from None
+    failed = found.role == Message.Role.ASSISTANT and found.status == Message.Status.FAILED
+    error = ASSISTANT_TIMED_OUT if request.GET.get("reason") == "timeout" else ASSISTANT_FAILED
+    context = {
+        "conversation": conv,
+        "turn": [found],
+        "error": error if failed else None,
+        "retry_id": found.pk if failed and is_newest else None,
+    }
+    return render(request, "conversations/_turn.html", context)
+
+
+@require_GET
+@session_required
 def sidebar(request: HttpRequest) -> HttpResponse:
     """The next page of the sidebar's conversation list (``?offset=``), newest activity first."""
     try:

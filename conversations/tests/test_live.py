@@ -405,13 +405,41 @@ async def test_a_failing_model_ends_the_reply_failed_with_a_sentence(owner_id: s
     await communicator.disconnect()
 
 
-async def test_retry_is_refused_politely_until_it_is_wired(owner_id: str) -> None:
+async def test_retry_streams_the_failed_reply_again_without_a_second_user_message(owner_id: str) -> None:
+    """FR-014a, FR-017: Retry asks the model again; the user's message is not saved twice."""
+    set_assistant(BreakingAssistant())
     conversation = await sync_to_async(make_conversation)(owner_id)
+    communicator = socket(owner_id, conversation.pk)
+    await opened(communicator)
+    await communicator.send_json_to({"type": "send", "message": "Try again"})
+    failed = (await receive_until(communicator, "reply.finished"))[-1]
+    assert failed["status"] == "failed"
+    set_assistant(OfflineAssistant())
+
+    await communicator.send_json_to({"type": "retry"})
+    events = await receive_until(communicator, "reply.finished")
+    assert [e["type"] for e in events[:2]] == ["message.created", "reply.started"]
+    assert events[0]["message"]["content"] == "Try again" and events[0]["client_id"] is None
+    finished = events[-1]
+    assert finished["status"] == "complete"
+    reply = await reload(finished["reply_id"])
+    assert reply.content == expected_reply("Try again") == "".join(e["delta"] for e in of_type(events, "reply.delta"))
+    assert await Message.objects.filter(conversation=conversation, role="user").acount() == 1
+    assert await Message.objects.filter(conversation=conversation, role="assistant").acount() == 1
+    await communicator.disconnect()
+
+
+async def test_retry_with_nothing_failed_is_refused_politely(owner_id: str) -> None:
+    conversation = await sync_to_async(make_conversation)(owner_id, messages=2)
     communicator = socket(owner_id, conversation.pk)
     await opened(communicator)
     await communicator.send_json_to({"type": "retry"})
     event = await communicator.receive_json_from(timeout=WAIT)
-    assert event["type"] == "error" and event["error"] == "Not available"
+    assert event == {
+        "type": "error",
+        "error": "Nothing to retry",
+        "detail": "There is nothing to retry: the reply has already arrived.",
+    }
     await communicator.disconnect()
 
 
