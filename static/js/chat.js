@@ -11,8 +11,13 @@
  *   scrolling up, pages far out of view are removed and fetched again when scrolled
  *   back to (SC-011). Auto-scroll to the newest unless the user scrolled up (FR-016).
  *
+ * - Live replies (issue 5): while the pane's WebSocket is open (static/js/live.js), a
+ *   message is sent over it and the reply grows token by token; Stop ends it; other
+ *   tabs on the conversation see the same; a reply in progress when the page opens
+ *   continues live. When it finishes, the server-rendered Markdown is swapped in
+ *   (model text is never turned into HTML here). Without a socket: the HTTP path.
+ *
  * The page works without this file: the forms post and the server re-renders.
- * Issue 5 (live streaming) can listen for the "chat:pane" and "chat:turn" events.
  */
 (() => {
   "use strict";
@@ -24,7 +29,12 @@
     server: "Something went wrong on our side. Please try again.",
     typing: "Assistant is typing…",
     waiting: "Waiting to send…",
+    failed: "The assistant could not answer right now.",
   };
+  const LIVE_LOST_MS = 15000; // a socket down this long mid-reply: stop waiting for it (the reply is saved)
+  const LIVE_RESENDS = 5; // times a send refused by a reply in progress is sent again after it
+  const randomId = () =>
+    (crypto.randomUUID && crypto.randomUUID()) || `${Date.now()}-${Math.random().toString(16).slice(2)}`;
   const PAGE_WINDOW = 6; // pages of 50 kept in the DOM: at most ~300 messages (SC-011)
   const EDGE_PX = 800; // fetch the next page when this close to an end of the log
   const NEAR_BOTTOM_PX = 80; // closer than this to the bottom counts as "reading the newest"
@@ -133,6 +143,8 @@
       this.typing = section.querySelector("[data-typing]");
       this.notices = section.querySelector("[data-notices]");
       this.jump = section.querySelector("[data-jump]");
+      this.current = null; // the live send or retry waiting for its reply
+      this.silent = new Set(); // replies in progress that have shown no text yet (typing indicator)
       this.empty = this.log.querySelector(".empty");
       this.max = Number(this.input.dataset.max || 4000);
       this.queue = [];
@@ -146,6 +158,7 @@
       decorate(this.log);
       this.scrollToBottom();
       requestAnimationFrame(() => this.checkEdges());
+      this.attachLive();
       section.dispatchEvent(new CustomEvent("chat:pane", { bubbles: true, detail: { pane: this } }));
     }
 
@@ -255,7 +268,9 @@
     // --- The send queue ---------------------------------------------------------------
 
     refreshTyping() {
-      const waiting = (this.busy || this.queue.length > 0) && !this.paused;
+      // Until the reply's first text (FR-006): ours, or one another tab asked for.
+      const own = (this.busy || this.queue.length > 0) && !this.paused && !this.current?.textArrived;
+      const waiting = own || this.silent.size > 0;
       if (waiting && !this.typing.firstChild) {
         this.typing.innerHTML =
           '<span class="typing"><span class="typing__dots" aria-hidden="true"><span></span><span></span><span></span></span><span></span></span>';
@@ -294,6 +309,7 @@
     }
 
     async deliver(item) {
+      if (this.socket?.open) return this.deliverLive(item);
       const data = new FormData();
       data.append("text", item.text);
       data.append("csrfmiddlewaretoken", csrfToken());
@@ -414,22 +430,11 @@
       this.paused = false;
       this.refreshTyping();
       try {
-        const data = new FormData(form);
-        const { status, html } = await call(form.action, { method: "POST", data, timeoutMs: sendTimeoutMs() });
-        const fragment = parse(html);
-        const fresh = fragment.querySelector(".turn .msg");
-        if (status === 200 && fresh) {
-          article.replaceWith(fresh);
-          decorate(fresh);
-          this.arrived();
-        } else if (status === 503 || status === 504) {
-          this.paused = true;
-          const again = fragment.querySelector(".msg__error");
-          if (again) box.replaceWith(again);
-        } else if (status === 409) {
-          box.replaceWith(...parse(html).childNodes);
+        if (this.socket?.open) {
+          const finished = await this.liveCall({ type: "retry" }, { retry: article });
+          if (finished.status === "failed") this.paused = true; // Retry on it again resumes the queue
         } else {
-          throw new Failure("server", detailOf(html));
+          await this.retryOverHttp(form, article, box);
         }
       } catch (failure) {
         if (!(failure instanceof Failure)) throw failure;
@@ -450,6 +455,26 @@
       if (!this.paused) this.pump();
     }
 
+    async retryOverHttp(form, article, box) {
+      const data = new FormData(form);
+      const { status, html } = await call(form.action, { method: "POST", data, timeoutMs: sendTimeoutMs() });
+      const fragment = parse(html);
+      const fresh = fragment.querySelector(".turn .msg");
+      if (status === 200 && fresh) {
+        article.replaceWith(fresh);
+        decorate(fresh);
+        this.arrived();
+      } else if (status === 503 || status === 504) {
+        this.paused = true;
+        const again = fragment.querySelector(".msg__error");
+        if (again) box.replaceWith(again);
+      } else if (status === 409) {
+        box.replaceWith(...parse(html).childNodes);
+      } else {
+        throw new Failure("server", detailOf(html));
+      }
+    }
+
     notice(text, { session = false } = {}) {
       if (!this.live) return;
       const alert = document.createElement("div");
@@ -466,6 +491,220 @@
       alert.append(p);
       this.notices.replaceChildren(alert);
       if (!session) setTimeout(() => alert.remove(), 8000);
+    }
+
+    // --- Live replies over the WebSocket (issue 5; protocol: docs/live.md) --------------
+
+    /** Follow this conversation over a socket (static/js/live.js); without one the HTTP path is used. */
+    attachLive() {
+      if (!window.LiveChat || !("WebSocket" in window)) return;
+      this.socket = window.LiveChat.attach(this.el, {
+        messages: "#message-log",
+        idAttribute: "data-id",
+        content: ".msg__md, .msg__text",
+        status: "[data-live-status]",
+        place: (el) => this.place(el),
+      });
+      const on = (name, handler) => this.el.addEventListener(`live:${name}`, (event) => handler.call(this, event.detail));
+      on("connection", this.onLiveConnection);
+      on("conversation.created", this.onLiveConversation);
+      on("message.created", this.onLiveMessage);
+      on("reply.started", this.onLiveStarted);
+      on("reply.snapshot", this.onLiveSnapshot);
+      on("reply.delta", this.onLiveDelta);
+      on("reply.finished", this.onLiveFinished);
+      on("error", this.onLiveError);
+    }
+
+    /** Send `action` over the socket; resolves with the `reply.finished` of the reply it starts. */
+    liveCall(action, info) {
+      let call;
+      const done = new Promise((resolve, reject) => {
+        call = { ...info, action, resolve, reject, messageId: null, replyId: null, textArrived: false, resends: 0 };
+      });
+      this.current = call;
+      if (!this.socket.send(action)) {
+        this.current = null;
+        return Promise.reject(new Failure("connection"));
+      }
+      return done.finally(() => {
+        clearTimeout(call.lostTimer);
+        if (this.current === call) this.current = null;
+      });
+    }
+
+    async deliverLive(item) {
+      const clientId = randomId();
+      item.bubble.dataset.clientId = clientId;
+      const finished = await this.liveCall({ type: "send", message: item.text, client_id: clientId }, { clientId, item });
+      if (finished.status === "failed") this.paused = true; // Retry on the failed reply resumes the queue
+    }
+
+    find(id) {
+      return this.log.querySelector(`.msg[data-id="${CSS.escape(id)}"]`);
+    }
+
+    /** Where a message the socket announces goes: before our own messages still waiting to be sent. */
+    place(el) {
+      if (this.hasNewer()) return; // the newest page is not in the DOM; it is fetched when scrolled to
+      const waiting = this.queue.find((queued) => queued !== this.current?.item && queued.bubble.isConnected);
+      if (waiting) waiting.bubble.before(el);
+      else this.append(el);
+      this.empty.hidden = true;
+      this.arrived();
+    }
+
+    /** Make reply `id`'s article show live text (plain text until the server's Markdown replaces it). */
+    liveArticle(id, { clear = false } = {}) {
+      const el = this.find(id);
+      if (!el) return null;
+      el.classList.add("msg--live");
+      el.classList.remove("msg--failed");
+      el.querySelectorAll(":scope .msg__note, :scope .msg__error").forEach((node) => node.remove());
+      let md = el.querySelector(".msg__md");
+      if (!md) {
+        md = document.createElement("div");
+        md.className = "msg__md";
+        el.querySelector(".msg__bubble .visually-hidden")?.after(md);
+      }
+      if (clear) md.textContent = "";
+      return el;
+    }
+
+    textArrived(replyId) {
+      const changed = this.silent.delete(replyId);
+      if (this.current?.replyId === replyId && !this.current.textArrived) {
+        this.current.textArrived = true;
+        this.refreshTyping();
+      } else if (changed) {
+        this.refreshTyping();
+      }
+    }
+
+    onLiveConnection({ state }) {
+      const call = this.current;
+      if (!call) return;
+      if (state === "closed" && !call.messageId && !call.replyId) {
+        call.reject(new Failure("connection")); // not confirmed: Retry sends it again
+      } else if (state === "closed" && !call.lostTimer) {
+        // Saved and being written on the server: a reconnect shows the rest (snapshot).
+        call.lostTimer = setTimeout(() => {
+          this.notice(TEXT.connection);
+          call.resolve({ status: "unknown" });
+        }, LIVE_LOST_MS);
+      } else if (state === "open") {
+        clearTimeout(call.lostTimer);
+        call.lostTimer = null;
+      }
+    }
+
+    /** The first message created the conversation: the pane and the URL follow it at once. */
+    onLiveConversation(event) {
+      const base = this.el.dataset.chatUrl || "/chat";
+      const url = `${base}/${event.conversation_id}`;
+      Object.assign(this.el.dataset, {
+        conversationId: event.conversation_id,
+        conversationUrl: url,
+        sendUrl: `${url}/send`,
+        messagesUrl: `${url}/messages`,
+      });
+      if (!this.live) return;
+      this.form.action = this.el.dataset.sendUrl;
+      if (location.pathname !== url) history.replaceState({}, "", url);
+    }
+
+    onLiveMessage(event) {
+      const call = this.current;
+      if (call?.clientId && event.client_id === call.clientId) {
+        call.messageId = event.message.id;
+        call.item.bubble.classList.remove("msg--pending");
+        call.item.bubble.id = `msg-${event.message.id}`;
+      }
+    }
+
+    onLiveStarted(event) {
+      const call = this.current;
+      if (call && !call.replyId && (call.retry || (call.messageId && event.user_message_id === call.messageId))) {
+        call.replyId = event.reply_id;
+        // A retry that writes a new reply replaces the failed one.
+        if (call.retry && call.retry.dataset.id !== event.reply_id) call.retry.remove();
+      }
+      this.liveArticle(event.reply_id, { clear: true });
+      this.silent.add(event.reply_id);
+      this.refreshTyping();
+    }
+
+    onLiveSnapshot(event) {
+      this.liveArticle(event.reply_id);
+      if (event.content) this.textArrived(event.reply_id);
+      else if (event.status === "pending" || event.status === "streaming") {
+        this.silent.add(event.reply_id);
+        this.refreshTyping();
+      }
+      this.arrived();
+    }
+
+    onLiveDelta(event) {
+      this.textArrived(event.reply_id);
+      this.arrived();
+    }
+
+    async onLiveFinished(event) {
+      this.silent.delete(event.reply_id);
+      const call = this.current?.replyId === event.reply_id ? this.current : null;
+      if (call) call.textArrived = true;
+      this.refreshTyping();
+      await this.swapRendered(event);
+      call?.resolve(event);
+      const blocked = this.current?.blocked ? this.current : null;
+      if (blocked) {
+        // Refused while that reply was being written: send it now.
+        blocked.blocked = false;
+        blocked.resends += 1;
+        if (!this.socket.send(blocked.action)) blocked.reject(new Failure("connection"));
+      }
+    }
+
+    /** Replace the streamed plain text with the server-rendered, sanitised Markdown (and Retry on failure). */
+    async swapRendered(event) {
+      const el = this.find(event.reply_id);
+      const messagesUrl = this.el.dataset.messagesUrl;
+      if (!el || !messagesUrl) return;
+      el.dataset.status = event.status;
+      const reason = event.error === "Assistant timeout" ? "?reason=timeout" : "";
+      try {
+        const { status, html } = await call(`${messagesUrl}/${encodeURIComponent(event.reply_id)}${reason}`);
+        const fragment = parse(html);
+        const turn = fragment.querySelector(".turn");
+        const fresh = turn?.querySelector(".msg");
+        if (status !== 200 || !fresh) return;
+        this.adopt(turn, fragment.querySelector("#conv-header"));
+        if (!el.isConnected || !this.live) return;
+        el.replaceWith(fresh);
+        decorate(fresh);
+        this.arrived();
+        this.el.dispatchEvent(new CustomEvent("chat:turn", { bubbles: true, detail: { turn } }));
+      } catch (failure) {
+        if (!(failure instanceof Failure)) throw failure;
+        el.classList.remove("msg--live"); // the text stays as it streamed
+        if (event.status === "failed") this.notice(event.error === "Assistant timeout" ? TEXT.timeout : TEXT.failed);
+      }
+    }
+
+    onLiveError(event) {
+      const call = this.current;
+      const mine =
+        call && ((call.clientId && event.client_id === call.clientId) || (call.retry && !event.client_id && !call.replyId));
+      if (!mine) {
+        if (event.detail) this.notice(event.detail);
+        return;
+      }
+      if (event.error === "Reply in progress" && call.clientId && call.resends < LIVE_RESENDS && this.socket.streamingReplyId()) {
+        call.blocked = true; // another tab's reply is being written: sent again when it finishes
+        return;
+      }
+      const kind = { "Validation error": "invalid", "Not found": "gone" }[event.error] || "server";
+      call.reject(new Failure(kind, event.detail));
     }
 
     // --- The virtualized log ---------------------------------------------------------

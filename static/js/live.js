@@ -28,6 +28,7 @@
     idAttribute: "data-message-id",
     content: ".content",
     status: "[data-live-status]",
+    place: null, // function (element, role): insert a new message (default: append to `messages`)
   };
 
   function randomId() {
@@ -87,7 +88,7 @@
       ws.onclose = (close) => {
         if (this.ws !== ws) return;
         this.ws = null;
-        this.setConnection("closed");
+        this.setConnection("closed", close.code);
         if (NO_RECONNECT.has(close.code)) {
           this.closedForGood = true;
           this.notice(NO_RECONNECT.get(close.code));
@@ -116,8 +117,9 @@
       delete this.root.liveChat;
     }
 
-    setConnection(state) {
+    setConnection(state, code) {
       this.root.dataset.liveConnection = state;
+      this.emit("live:connection", { state, code: code ?? null });
     }
 
     checkSilence() {
@@ -293,9 +295,13 @@
       }
       if (id) el.setAttribute(this.o.idAttribute, id);
       this.contentOf(el).textContent = text;
-      const container = this.root.querySelector(this.o.messages) || this.root;
-      container.append(el);
-      this.scroll();
+      if (this.o.place) {
+        this.o.place(el, role); // the page decides where a new message goes
+      } else {
+        const container = this.root.querySelector(this.o.messages) || this.root;
+        container.append(el);
+        this.scroll();
+      }
       return el;
     }
 
