@@ -15,6 +15,7 @@ Run: ``pytest conversations/tests/test_live_browser.py`` (marked ``browser``).
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import socket
 import threading
@@ -27,6 +28,7 @@ import uvicorn
 from channels.layers import channel_layers
 from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.db import connection
 from django.test import Client
 
 from conversations import live
@@ -100,12 +102,32 @@ class AsgiLiveServer:
         channel_layers._reset_backends("CHANNEL_LAYERS")
 
 
+def _other_sessions() -> set[int]:
+    """PostgreSQL: the ids of the other sessions on the test database (empty on SQLite)."""
+    if connection.vendor != "postgresql":
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
 @pytest.fixture
 def asgi_server(transactional_db: None) -> Iterator[AsgiLiveServer]:
+    before = _other_sessions()
     server = AsgiLiveServer()
     server.start()
     yield server
     server.stop()
+    # Django's ASGI handler runs each request's ORM calls in a thread of its own; a
+    # thread that ended may leave its connection open until garbage collection. The
+    # server has stopped: end the sessions it opened so the test database can be dropped.
+    gc.collect()
+    left = _other_sessions() - before
+    if left:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [sorted(left)])
 
 
 # Module scope: Playwright's sync API keeps an event loop running in this thread
@@ -363,6 +385,7 @@ def test_two_pages_on_one_conversation_both_see_the_message_and_the_streaming_re
     assert len(set(growing)) >= 2, growing
     for page in (sender, watcher):
         expect(reply(page)).to_have_attribute("data-status", "complete", timeout=15_000)
+        expect(reply(page)).not_to_have_class(re.compile(r"msg--live"))  # the rendered Markdown is in
         expect(page.locator("#message-log .msg")).to_have_count(4)
     assert reply_text(watcher) == reply_text(sender)
     assert reply_text(watcher).startswith("You wrote: “Seen twice”.")
