@@ -118,7 +118,7 @@ def test_it_renders_a_conversation_with_its_newest_page_only(
         response = page.get(f"/chat/{conv.pk}")
     body = response.content.decode()
     assert response.status_code == 200
-    assert body.count('<article class="msg') == 50
+    assert body.count('<article class="msg') - body.count('<template data-live-template') == 50  # minus the live templates
     assert "message 179" in body and "message 130" in body and "message 129" not in body
     assert "data-older" in body
     assert f'id="conv-{conv.pk}"' in body and 'aria-current="page"' in body
@@ -302,6 +302,48 @@ def test_it_shows_retry_only_on_the_newest_failed_reply(page: Client, owner_id: 
     assert "The assistant could not answer right now." in body and ">Retry</button>" in body
     Message.objects.create(conversation=conv, user_id=owner_id, role="user", content="next")
     assert ">Retry</button>" not in page.get(f"/chat/{conv.pk}").content.decode()
+
+
+def test_it_serves_one_message_as_rendered_markdown_for_the_live_page(
+    page: Client, owner_id: str, django_assert_num_queries
+) -> None:
+    """Issue 5: once a reply has streamed, the page swaps in the server's sanitised Markdown."""
+    conv = make_conversation(owner_id, title="Live", messages=2)
+    reply = Message.objects.create(
+        conversation=conv, user_id=owner_id, role="assistant", content="**Bold** <script>x()</script>"
+    )
+    with django_assert_num_queries(5):  # session, user, conversation, message, newest id
+        response = page.get(f"/chat/{conv.pk}/messages/{reply.pk}", **HX)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.count('<article class="msg') == 1 and f'data-id="{reply.pk}"' in body
+    assert "<strong>Bold</strong>" in body and "<script>" not in body
+    assert 'data-status="complete"' in body and 'id="conv-header"' in body
+    assert f'data-conversation-url="/chat/{conv.pk}"' in body
+
+
+def test_it_words_a_failed_live_reply_and_offers_retry_only_when_newest(page: Client, owner_id: str) -> None:
+    """FR-014a: the live page shows the same sentences as the HTTP path."""
+    conv = make_conversation(owner_id, messages=1)
+    failed = Message.objects.create(
+        conversation=conv, user_id=owner_id, role="assistant", content="Half", status="failed"
+    )
+    timeout = page.get(f"/chat/{conv.pk}/messages/{failed.pk}?reason=timeout", **HX).content.decode()
+    assert "Request timed out. Please try again." in timeout and f"/chat/{conv.pk}/retry" in timeout
+    plain = page.get(f"/chat/{conv.pk}/messages/{failed.pk}", **HX).content.decode()
+    assert "The assistant could not answer right now." in plain
+    Message.objects.create(conversation=conv, user_id=owner_id, role="user", content="Later")
+    older = page.get(f"/chat/{conv.pk}/messages/{failed.pk}", **HX).content.decode()
+    assert "The assistant could not answer this message." in older and "/retry" not in older
+
+
+def test_it_serves_no_message_of_another_users_conversation(page: Client, owner_id: str, other_id: str) -> None:
+    """FR-011, SC-006."""
+    theirs = make_conversation(other_id, messages=2)
+    message = Message.objects.filter(conversation=theirs).first()
+    assert page.get(f"/chat/{theirs.pk}/messages/{message.pk}", **HX).status_code == 404
+    mine = make_conversation(owner_id, messages=1)
+    assert page.get(f"/chat/{mine.pk}/messages/{message.pk}", **HX).status_code == 404
 
 
 def test_it_renames_a_conversation(page: Client, owner_id: str) -> None:

@@ -611,6 +611,12 @@
       if (!this.live) return;
       this.form.action = this.el.dataset.sendUrl;
       if (location.pathname !== url) history.replaceState({}, "", url);
+      refreshSidebar(event.conversation_id);
+      const title = this.el.querySelector("#pane-title");
+      if (title && event.title) {
+        title.textContent = event.title; // text, never HTML
+        document.title = `${event.title} · Chat`;
+      }
     }
 
     onLiveMessage(event) {
