@@ -320,5 +320,7 @@ def message_get(*, conversation: Conversation, message_id: object) -> tuple[Mess
     message = Message.objects.filter(conversation=conversation, pk=pk).first() if pk else None
     if message is None:
         raise MessageNotFound
-    newest = Message.objects.filter(conversation=conversation).order_by("-created_at", "-id").values_list("id", flat=True)
+    newest = (
+        Message.objects.filter(conversation=conversation).order_by("-created_at", "-id").values_list("id", flat=True)
+    )
     return message, newest.first() == message.pk

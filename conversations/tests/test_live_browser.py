@@ -321,9 +321,7 @@ def test_a_refresh_mid_reply_shows_the_text_so_far_then_the_whole_reply_saved_on
     composer(page).fill("Survive a refresh")
     composer(page).press("Enter")
     expect(page).to_have_url(re.compile(r"/chat/[0-9a-f-]{36}$"))
-    page.wait_for_function(
-        "() => (document.querySelector('.msg--assistant .msg__md')?.textContent.length || 0) > 20"
-    )
+    page.wait_for_function("() => (document.querySelector('.msg--assistant .msg__md')?.textContent.length || 0) > 20")
     page.reload()
     expect(reply(page)).to_have_attribute("data-status", "streaming")
     expect(reply(page)).to_have_class(re.compile(r"msg--live"))  # following the socket, not the saved page
@@ -349,9 +347,7 @@ def test_stop_keeps_the_partial_text_marked_stopped(signed_in, slow_assistant) -
     expect(stop).to_be_hidden()
     composer(page).fill("Please stop midway")
     composer(page).press("Enter")
-    page.wait_for_function(
-        "() => (document.querySelector('.msg--assistant .msg__md')?.textContent.length || 0) > 15"
-    )
+    page.wait_for_function("() => (document.querySelector('.msg--assistant .msg__md')?.textContent.length || 0) > 15")
     expect(stop).to_be_visible()
     stop.click()
     expect(reply(page)).to_have_attribute("data-status", "stopped")

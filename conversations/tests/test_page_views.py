@@ -118,7 +118,9 @@ def test_it_renders_a_conversation_with_its_newest_page_only(
         response = page.get(f"/chat/{conv.pk}")
     body = response.content.decode()
     assert response.status_code == 200
-    assert body.count('<article class="msg') - body.count('<template data-live-template') == 50  # minus the live templates
+    assert (
+        body.count('<article class="msg') - body.count("<template data-live-template") == 50
+    )  # minus the live templates
     assert "message 179" in body and "message 130" in body and "message 129" not in body
     assert "data-older" in body
     assert f'id="conv-{conv.pk}"' in body and 'aria-current="page"' in body
