@@ -225,6 +225,41 @@ OFFLINE_ASSISTANT_CHUNK_DELAY = env_float("OFFLINE_ASSISTANT_CHUNK_DELAY", 0.0, 
 # What the model is shown: the newest messages within both budgets, oldest dropped first.
 ASSISTANT_HISTORY_MAX_MESSAGES = env_int("ASSISTANT_HISTORY_MAX_MESSAGES", 50, minimum=1)
 ASSISTANT_HISTORY_MAX_CHARS = env_int("ASSISTANT_HISTORY_MAX_CHARS", 24000, minimum=100)
+# The system prompt heads every request and is never dropped by the budget above
+# (empty: no system message).
+ASSISTANT_SYSTEM_PROMPT = env_str(
+    "ASSISTANT_SYSTEM_PROMPT",
+    "You are a helpful assistant. Answer clearly and concisely, in the language the user writes in.",
+).strip()
+# Unset: the model's own default (some models accept no other value).
+ASSISTANT_TEMPERATURE = (
+    env_float("ASSISTANT_TEMPERATURE", 1.0, minimum=0.0, maximum=2.0) if env_str("ASSISTANT_TEMPERATURE").strip() else None
+)
+# 0: no limit sent (the server's default).
+ASSISTANT_MAX_OUTPUT_TOKENS = env_int("ASSISTANT_MAX_OUTPUT_TOKENS", 1024, minimum=0)
+# Deadlines, in seconds. They only cut a model that is failing: one that starts
+# answering within the first and finishes within the total is never slowed, so
+# SC-007 (95 % under 3 s) holds wherever the model itself answers in time.
+ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS = env_float("ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS", 15.0, minimum=0.1, maximum=600.0)
+ASSISTANT_TIMEOUT_SECONDS = env_float("ASSISTANT_TIMEOUT_SECONDS", 60.0, minimum=0.1, maximum=3600.0)
+if ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS > ASSISTANT_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured("ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS must not exceed ASSISTANT_TIMEOUT_SECONDS.")
+# Retries of a failed request before the first token (429, 5xx, connection refused);
+# only when the wait (Retry-After or a short backoff) fits the first-token deadline.
+ASSISTANT_MAX_RETRIES = env_int("ASSISTANT_MAX_RETRIES", 1, minimum=0, maximum=5)
+# A reply still pending/streaming this long after it was created (e.g. the server
+# restarted mid-answer) is closed as failed when its conversation is next read.
+ASSISTANT_STALE_REPLY_SECONDS = env_float(
+    "ASSISTANT_STALE_REPLY_SECONDS", ASSISTANT_TIMEOUT_SECONDS + 60.0, minimum=1.0, maximum=86400.0
+)
+if ASSISTANT_STALE_REPLY_SECONDS <= ASSISTANT_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured("ASSISTANT_STALE_REPLY_SECONDS must be longer than ASSISTANT_TIMEOUT_SECONDS.")
+# The OpenAI-compatible backend (chosen when either of the first two is set).
+OPENAI_API_KEY = env_str("OPENAI_API_KEY").strip()
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL").strip()
+OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini").strip() or "gpt-4o-mini"
+if ASSISTANT_BACKEND == "openai" and not (OPENAI_API_KEY or OPENAI_BASE_URL):
+    raise ImproperlyConfigured("ASSISTANT_BACKEND=openai needs OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (a compatible server).")
 
 # --- Channels -----------------------------------------------------------------
 
@@ -250,5 +285,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # The OpenAI SDK's HTTP client logs every request at INFO.
+    "loggers": {"httpx2": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
     "root": {"handlers": ["console"], "level": env_choice("DJANGO_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()},
 }
