@@ -16,20 +16,27 @@ assistant fails (contract: POST chat; issue "Real assistant replies").
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
+from typing import TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from conversations import selectors
 from conversations.assistant import AssistantError, ChatTurn, get_assistant
 from conversations.models import TITLE_MAX_LENGTH, Conversation, Message
+
+_T = TypeVar("_T")
 
 MESSAGE_MAX_CHARS = 4000
 AUTO_TITLE_CHARS = 60
@@ -37,6 +44,15 @@ _WHITESPACE = re.compile(r"\s+")
 # The reply sorts right after its own user message even when both are saved in the
 # same microsecond (ordering is created_at, then id).
 _ONE_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def db_async(fn: Callable[..., _T]) -> Callable[..., Awaitable[_T]]:
+    """``fn`` (sync, touching the database) made awaitable from async code.
+
+    Runs on asgiref's one thread-sensitive thread, so each step uses that thread's
+    connection and tests see the data of their own transaction.
+    """
+    return sync_to_async(fn, thread_sensitive=True)
 
 
 # --- Validation (shared by the API serializers and the page's forms) -----------
@@ -212,29 +228,116 @@ def reply_finish(*, reply: Message, content: str, status: str) -> bool:
     return bool(changed)
 
 
-async def reply_generate(*, start: ChatStart) -> Message:
-    """Ask the assistant for the reply to ``start`` and save it (no transaction held meanwhile).
+# The partial reply is written at most this often while text arrives (seconds),
+# so a crash loses at most this much and the database sees a few writes per reply.
+PARTIAL_SAVE_SECONDS = 0.5
+
+
+class ReplyInProgress(Exception):
+    """The conversation's last reply is still pending or streaming (retry answers 409)."""
+
+
+class NothingToRetry(Exception):
+    """The conversation has no user message, or its last one already has a complete reply (409)."""
+
+
+def reply_save_partial(*, reply: Message, content: str) -> bool:
+    """Save the text of a reply that is still arriving and mark it ``streaming``.
+
+    Called by ``reply_generate`` (and the live page) at most every
+    ``PARTIAL_SAVE_SECONDS``, so what arrived survives a crash (issue "Real assistant
+    replies": failures lose nothing). One UPDATE, no transaction needed.
+
+    Args:
+        reply: the pending or streaming assistant message.
+        content: all the text so far (not just the newest delta).
 
     Returns:
-        The saved assistant message, ``status == "complete"``.
+        ``True`` if saved; ``False`` when the reply is no longer pending or
+        streaming (stopped, or closed as stale), so the caller should stop.
+    """
+    changed = Message.objects.filter(
+        pk=reply.pk, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
+    ).update(content=content, status=Message.Status.STREAMING)
+    if changed:
+        reply.content, reply.status = content, Message.Status.STREAMING
+    return bool(changed)
+
+
+def reply_close_stale(*, conversation: Conversation, now: dt.datetime | None = None) -> int:
+    """Close as ``failed`` the conversation's replies stuck pending or streaming.
+
+    A reply older than ``ASSISTANT_STALE_REPLY_SECONDS`` (longer than any answer may
+    take, ``ASSISTANT_TIMEOUT_SECONDS``) can only be left over from a process that
+    died mid-answer; its text so far is kept. Called wherever a conversation is read
+    (detail, message page) and before a retry, so nothing stays pending forever.
+
+    Args:
+        conversation: an owner-checked conversation.
+        now: the current time (tests), default ``timezone.now()``.
+
+    Returns:
+        How many replies were closed.
+    """
+    cutoff = (now or timezone.now()) - dt.timedelta(seconds=settings.ASSISTANT_STALE_REPLY_SECONDS)
+    return Message.objects.filter(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status__in=[Message.Status.PENDING, Message.Status.STREAMING],
+        created_at__lt=cutoff,
+    ).update(status=Message.Status.FAILED)
+
+
+async def reply_generate(
+    *, start: ChatStart, on_delta: Callable[[str], Awaitable[None]] | None = None
+) -> Message:
+    """Ask the assistant for the reply to ``start`` and save it (no transaction held meanwhile).
+
+    While text arrives the reply is ``streaming`` and its text so far is saved every
+    ``PARTIAL_SAVE_SECONDS``. If the reply is stopped meanwhile (``reply_save_partial``
+    returns ``False``), generation stops and the reply keeps what was saved.
+
+    Args:
+        start: what ``chat_begin`` / ``retry_begin`` saved.
+        on_delta: awaited with each text delta as it arrives (the live page publishes it).
+
+    Returns:
+        The saved assistant message: ``complete``, or ``stopped`` if stopped meanwhile.
 
     Raises:
         AssistantError / AssistantTimeout: the model failed; the reply is saved as
             ``failed`` with whatever text arrived, and the user's message is kept.
     """
+    reply = start.reply
     parts: list[str] = []
+    loop = asyncio.get_running_loop()
+    saved_at: float | None = None
+    still_open = True
     try:
-        async for delta in get_assistant().stream(start.history):
-            parts.append(delta)
-        if not "".join(parts).strip():
+        async with aclosing(get_assistant().stream(start.history)) as deltas:
+            async for delta in deltas:
+                parts.append(delta)
+                if on_delta is not None:
+                    await on_delta(delta)
+                # The first text marks the reply streaming at once; then in batches.
+                if saved_at is None or loop.time() - saved_at >= PARTIAL_SAVE_SECONDS:
+                    saved_at = loop.time()
+                    still_open = await db_async(reply_save_partial)(reply=reply, content="".join(parts))
+                    if not still_open:
+                        break
+        if still_open and not "".join(parts).strip():
             raise AssistantError("the model returned an empty reply")
     except BaseException:
         # Whatever went wrong (the model, a bug, a cancelled request), the reply
         # must not stay pending: keep the text that arrived and mark it failed.
-        await sync_to_async(reply_finish)(reply=start.reply, content="".join(parts), status=Message.Status.FAILED)
+        await asyncio.shield(db_async(reply_finish)(reply=reply, content="".join(parts), status=Message.Status.FAILED))
         raise
-    await sync_to_async(reply_finish)(reply=start.reply, content="".join(parts), status=Message.Status.COMPLETE)
-    return start.reply
+    if not still_open or not await db_async(reply_finish)(
+        reply=reply, content="".join(parts), status=Message.Status.COMPLETE
+    ):
+        # Closed elsewhere (stopped): answer with what the database holds.
+        await db_async(reply.refresh_from_db)(fields=["content", "status"])
+    return reply
 
 
 async def chat_send(*, user_id: str, conversation_id: uuid.UUID | str | None, text: str) -> Message:
@@ -253,5 +356,71 @@ async def chat_send(*, user_id: str, conversation_id: uuid.UUID | str | None, te
         AssistantError / AssistantTimeout: the model failed (503 / 504); the user's
             message is saved and the reply is marked failed.
     """
-    start = await sync_to_async(chat_begin)(user_id=user_id, conversation_id=conversation_id, text=text)
+    start = await db_async(chat_begin)(user_id=user_id, conversation_id=conversation_id, text=text)
+    return await reply_generate(start=start)
+
+
+@transaction.atomic
+def retry_begin(*, user_id: str, conversation_id: uuid.UUID | str) -> ChatStart:
+    """Prepare a new reply to the conversation's last user message, in one transaction.
+
+    The user's message is not saved again. A failed or stopped reply to it is
+    replaced: deleted, and a new pending reply created (new id, created now), so the
+    conversation never shows two answers to one message. Stale replies are closed first.
+
+    Args:
+        user_id: the owner (JWT subject).
+        conversation_id: the conversation, possibly malformed.
+
+    Raises:
+        selectors.ConversationNotFound: not the user's conversation (404).
+        ReplyInProgress: its last reply is still pending or streaming (409).
+        NothingToRetry: no user message, or its last one has a complete reply (409).
+    """
+    pk = selectors.parse_uuid(conversation_id)
+    # The row lock orders a retry against concurrent sends and retries (PostgreSQL).
+    conversation = Conversation.objects.select_for_update().filter(pk=pk, user_id=user_id).first() if pk else None
+    if conversation is None:
+        raise selectors.ConversationNotFound
+    now = timezone.now()
+    reply_close_stale(conversation=conversation, now=now)
+    messages = Message.objects.filter(conversation=conversation)
+    user_message = messages.filter(role=Message.Role.USER).order_by("-created_at", "-id").first()
+    if user_message is None:
+        raise NothingToRetry
+    answers = messages.filter(
+        Q(created_at__gt=user_message.created_at) | Q(created_at=user_message.created_at, id__gt=user_message.id)
+    )
+    statuses = set(answers.values_list("status", flat=True))
+    if statuses & {Message.Status.PENDING, Message.Status.STREAMING}:
+        raise ReplyInProgress
+    if Message.Status.COMPLETE in statuses:
+        raise NothingToRetry
+    answers.delete()
+    reply = Message.objects.create(
+        conversation=conversation,
+        user_id=user_id,
+        role=Message.Role.ASSISTANT,
+        content="",
+        status=Message.Status.PENDING,
+        created_at=max(now, user_message.created_at + _ONE_MICROSECOND),
+    )
+    conversation.updated_at = now
+    conversation.save(update_fields=["updated_at"])
+    return ChatStart(
+        conversation=conversation, user_message=user_message, reply=reply, history=_history(conversation, user_message)
+    )
+
+
+async def chat_retry(*, user_id: str, conversation_id: uuid.UUID | str) -> Message:
+    """``POST /api/{user_id}/conversations/{id}/retry``: answer the last user message again.
+
+    Returns:
+        The new complete assistant message (see ``retry_begin`` for what is replaced).
+
+    Raises:
+        selectors.ConversationNotFound (404), ReplyInProgress (409), NothingToRetry (409),
+        AssistantError / AssistantTimeout (503 / 504; the new reply is marked failed).
+    """
+    start = await db_async(retry_begin)(user_id=user_id, conversation_id=conversation_id)
     return await reply_generate(start=start)

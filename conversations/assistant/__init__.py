@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from conversations.assistant.base import Assistant, AssistantError, AssistantTimeout, ChatTurn
+from conversations.assistant.base import (
+    Assistant,
+    AssistantError,
+    AssistantTimeout,
+    ChatTurn,
+)
 from conversations.assistant.offline import OfflineAssistant
 
 __all__ = [
