@@ -186,8 +186,9 @@ class FakeOpenAI:
 
     def _pieces(self) -> list[str]:
         words = self.reply.split(" ")
-        size = max(1, -(-len(words) // max(1, self.chunks)))
-        groups = [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
+        count = max(1, min(self.chunks, len(words)))
+        bounds = [len(words) * i // count for i in range(count + 1)]
+        groups = [" ".join(words[bounds[i] : bounds[i + 1]]) for i in range(count)]
         return [g if i == 0 else " " + g for i, g in enumerate(groups)]
 
     async def _stream(self, send: Send, body: dict[str, Any], mode: str) -> None:
