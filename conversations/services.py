@@ -28,7 +28,7 @@ from typing import TypeVar
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -49,10 +49,22 @@ _ONE_MICROSECOND = dt.timedelta(microseconds=1)
 def db_async(fn: Callable[..., _T]) -> Callable[..., Awaitable[_T]]:
     """``fn`` (sync, touching the database) made awaitable from async code.
 
-    Runs on asgiref's one thread-sensitive thread, so each step uses that thread's
-    connection and tests see the data of their own transaction.
+    It runs thread-sensitively (under ASGI, on the request's own sync thread; in tests,
+    on the test's thread, so it sees the test's transaction). When it returns, the
+    connection is given back (to psycopg's pool with ``DATABASE_POOL=1``, else closed)
+    so that no connection is held while the model thinks: with 500 chats in flight,
+    500 idle connections would exhaust PostgreSQL (bench/concurrency.py, BENCHMARKS.md).
+    Inside an outer transaction (a test's) the connection is left alone.
     """
-    return sync_to_async(fn, thread_sensitive=True)
+
+    def run(*args: Any, **kwargs: Any) -> _T:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if not connection.in_atomic_block:
+                connection.close()
+
+    return sync_to_async(run, thread_sensitive=True)
 
 
 # --- Validation (shared by the API serializers and the page's forms) -----------
@@ -293,8 +305,9 @@ async def reply_generate(
 ) -> Message:
     """Ask the assistant for the reply to ``start`` and save it (no transaction held meanwhile).
 
-    While text arrives the reply is ``streaming`` and its text so far is saved every
-    ``PARTIAL_SAVE_SECONDS``. If the reply is stopped meanwhile (``reply_save_partial``
+    While text arrives, every ``PARTIAL_SAVE_SECONDS`` the text so far is saved and the
+    reply marked ``streaming`` (a reply that arrives whole sooner goes straight from
+    ``pending`` to ``complete``). If the reply is stopped meanwhile (``reply_save_partial``
     returns ``False``), generation stops and the reply keeps what was saved.
 
     Args:
@@ -311,7 +324,9 @@ async def reply_generate(
     reply = start.reply
     parts: list[str] = []
     loop = asyncio.get_running_loop()
-    saved_at: float | None = None
+    # Counted from the start: a reply that arrives whole within PARTIAL_SAVE_SECONDS
+    # costs no partial write at all (bench/concurrency.py, BENCHMARKS.md).
+    saved_at = loop.time()
     still_open = True
     try:
         async with aclosing(get_assistant().stream(start.history)) as deltas:
@@ -319,8 +334,7 @@ async def reply_generate(
                 parts.append(delta)
                 if on_delta is not None:
                     await on_delta(delta)
-                # The first text marks the reply streaming at once; then in batches.
-                if saved_at is None or loop.time() - saved_at >= PARTIAL_SAVE_SECONDS:
+                if loop.time() - saved_at >= PARTIAL_SAVE_SECONDS:
                     saved_at = loop.time()
                     still_open = await db_async(reply_save_partial)(reply=reply, content="".join(parts))
                     if not still_open:

@@ -6,6 +6,7 @@ forever, and the history sent to the model is bounded with the system prompt kep
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator, Sequence
@@ -65,12 +66,30 @@ def test_a_reply_is_pending_then_streaming_with_its_text_saved_as_it_arrives(own
 
 
 def test_partial_saves_are_batched(owner_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first text is saved at once, later text at most every PARTIAL_SAVE_SECONDS."""
+    """Text is saved at most every PARTIAL_SAVE_SECONDS: a reply faster than that is written once, at the end."""
     monkeypatch.setattr(services, "PARTIAL_SAVE_SECONDS", 3600)
     probe = Probe(["One", " two", " three"])
     set_assistant(probe)
+    reply = send(owner_id)
+    assert probe.rows == [("pending", "")] * 4
+    assert (reply.status, reply.content) == ("complete", "One two three")
+
+
+def test_a_slow_reply_is_saved_in_batches(owner_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services, "PARTIAL_SAVE_SECONDS", 0.05)
+
+    class Slow(Probe):
+        async def stream(self, history: Sequence[ChatTurn]) -> AsyncIterator[str]:
+            for delta in ["One", " two", " three"]:
+                await asyncio.sleep(0.06)
+                self.rows.append(await sync_to_async(self._reply_row)())
+                yield delta
+            self.rows.append(await sync_to_async(self._reply_row)())
+
+    probe = Slow([])
+    set_assistant(probe)
     send(owner_id)
-    assert probe.rows[1:] == [("streaming", "One"), ("streaming", "One"), ("streaming", "One")]
+    assert probe.rows == [("pending", ""), ("streaming", "One"), ("streaming", "One two"), ("streaming", "One two three")]
 
 
 def test_a_reply_stopped_meanwhile_stops_the_generation_and_keeps_its_saved_text(owner_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
