@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import itertools
 import logging
 import time
 import weakref
@@ -36,6 +37,11 @@ logger = logging.getLogger(__name__)
 PLACEHOLDER_API_KEY = "not-needed"
 RETRY_BACKOFF_SECONDS = 0.5
 CONNECT_TIMEOUT_SECONDS = 5.0
+# SDK clients (each with its own HTTP connection pool) per event loop, used in turn.
+# The HTTP pool does work proportional to its open connections on every request and
+# response, so one pool holding 500 streams costs O(500²); eight pools cut that
+# eightfold (bench/concurrency.py, BENCHMARKS.md).
+HTTP_POOLS = 8
 
 
 class OpenAIAssistant:
@@ -78,25 +84,30 @@ class OpenAIAssistant:
         self.timeout = timeout
         self.first_token_timeout = min(first_token_timeout, timeout)
         self.max_retries = max_retries
-        # One SDK client (and its connection pool) per event loop: pooled
-        # connections belong to the loop that opened them.
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncOpenAI] = weakref.WeakKeyDictionary()
+        # SDK clients per event loop: pooled connections belong to the loop that opened them.
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[AsyncOpenAI]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._turn = itertools.count()
 
     def client(self) -> AsyncOpenAI:
-        """The SDK client for the running event loop."""
+        """An SDK client for the running event loop (one of ``HTTP_POOLS``, in turn)."""
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = AsyncOpenAI(
-                api_key=self.api_key,
-                base_url=self.base_url,
-                # Our deadlines below are the real limits; these only stop a socket
-                # from waiting past them. Retries are ours (see ``_open``).
-                timeout=httpx2.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT_SECONDS, self.timeout)),
-                max_retries=0,
+        clients = self._clients.setdefault(loop, [])
+        turn = next(self._turn) % HTTP_POOLS
+        if turn >= len(clients):  # created one at a time, as requests come
+            clients.append(
+                AsyncOpenAI(
+                    api_key=self.api_key,
+                    base_url=self.base_url,
+                    # Our deadlines below are the real limits; these only stop a socket
+                    # from waiting past them. Retries are ours (see ``_open``).
+                    timeout=httpx2.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT_SECONDS, self.timeout)),
+                    max_retries=0,
+                )
             )
-            self._clients[loop] = client
-        return client
+            return clients[-1]
+        return clients[turn]
 
     def messages(self, history: Sequence[ChatTurn]) -> list[dict[str, str]]:
         """The request's ``messages``: the system prompt (if any), then ``history`` oldest first."""

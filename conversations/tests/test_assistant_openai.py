@@ -128,8 +128,8 @@ async def test_a_first_token_that_never_comes_is_a_timeout(fake_openai: FakeOpen
 
 
 async def test_a_reply_that_outlasts_the_total_deadline_is_a_timeout_keeping_its_text(fake_openai: FakeOpenAI) -> None:
-    fake_openai.chunk_delay = 0.4
-    text, error = await collect(backend(fake_openai, first_token_timeout=0.5, timeout=1.0))
+    fake_openai.chunk_delay = 0.8  # chunks at 0, 0.8, 1.6, 2.4 s...
+    text, error = await collect(backend(fake_openai, first_token_timeout=1.0, timeout=2.0))
     assert type(error) is AssistantTimeout and "end" in str(error)
     assert text and DEFAULT_REPLY.startswith(text) and text != DEFAULT_REPLY
 

@@ -32,8 +32,8 @@ def model(fake_openai: FakeOpenAI) -> FakeOpenAI:
             model="fake-model",
             base_url=fake_openai.base_url,
             system_prompt="Be brief.",
-            first_token_timeout=0.5,
-            timeout=1.5,
+            first_token_timeout=1.0,
+            timeout=2.5,
             max_retries=1,
         )
     )
@@ -56,7 +56,7 @@ FAILURES = [
     ({"mode": "cut", "cut_after": 2}, 503, UNAVAILABLE, PARTIAL),
     ({"mode": "malformed", "cut_after": 2}, 503, UNAVAILABLE, PARTIAL),
     ({"mode": "hang"}, 504, TIMED_OUT, ""),
-    ({"chunk_delay": 1.0}, 504, TIMED_OUT, PARTIAL),
+    ({"chunk_delay": 1.5}, 504, TIMED_OUT, PARTIAL),
 ]
 
 
