@@ -63,7 +63,7 @@ class Run:
         ordered = sorted(self.times)
         if not ordered:
             return {"min": float("nan"), "median": float("nan"), "p95": float("nan"), "max": float("nan")}
-        p95 = ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
+        p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
         return {"min": ordered[0], "median": statistics.median(ordered), "p95": p95, "max": ordered[-1]}
 
 
@@ -126,7 +126,7 @@ async def fire(name: str, count: int, request: object, limit: int) -> Run:
         async def one(i: int) -> None:
             try:
                 await request(client, i)  # type: ignore[operator]
-            except Exception as exc:  # noqa: BLE001 - counted and reported
+            except Exception as exc:  # counted and reported
                 errors.append(f"{type(exc).__name__}: {exc}"[:200])
             else:
                 times.append(time.perf_counter() - start)
@@ -181,8 +181,12 @@ def machine() -> str:
 
 
 def git_commit() -> str:
-    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+    result = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
     return result.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
 
 
@@ -191,12 +195,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--latency", type=float, default=2.0, help="seconds the fake model takes")
     parser.add_argument("--connections", type=int, default=500, help="client connection pool bound")
-    parser.add_argument("--db-env", action="append", default=[], metavar="NAME=VALUE", help="extra server env, e.g. DATABASE_POOL=1")
+    parser.add_argument(
+        "--db-env", action="append", default=[], metavar="NAME=VALUE", help="extra server env, e.g. DATABASE_POOL=1"
+    )
     parser.add_argument("--write", action="store_true", help="put the results in BENCHMARKS.md")
     parser.add_argument("--note", default="", help="a line added under the table (e.g. what changed)")
-    parser.add_argument("--profile", metavar="FILE", help="record the server with py-spy during the chat run (raw folded stacks)")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="record the server with py-spy during the chat run (raw folded stacks)"
+    )
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     database_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     ensure_database(database_url)
     python = sys.executable
@@ -244,7 +253,20 @@ def main() -> None:
         base = asyncio.run(baseline(fake_url, args.requests, args.connections))
         spy = None
         if args.profile:
-            spy_command = ["py-spy", "record", "-p", str(server.pid), "-o", args.profile, "-f", "raw", "-r", "250", "--gil", "--nonblocking"]
+            spy_command = [
+                "py-spy",
+                "record",
+                "-p",
+                str(server.pid),
+                "-o",
+                args.profile,
+                "-f",
+                "raw",
+                "-r",
+                "250",
+                "--gil",
+                "--nonblocking",
+            ]
             spy = subprocess.Popen(spy_command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
         cpu_before = cpu_seconds(server.pid)
@@ -270,7 +292,8 @@ def main() -> None:
         SECTION,
         "",
         f"- Date: {dt.date.today().isoformat()}; commit {git_commit()}.",
-        f"- Machine: {machine()}. PostgreSQL on 127.0.0.1; everything on this one machine.",
+        f"- Machine: {machine()}. PostgreSQL on 127.0.0.1; everything on this one machine"
+        f" (load average before/after the run: {load_before:.1f} / {os.getloadavg()[0]:.1f}).",
         f"- Setup: one uvicorn process (`python -m uvicorn chatsite.asgi:application`), server env {server_env};"
         f" the fake OpenAI server in its own process answering after {args.latency:g} s;"
         f" {args.requests} `POST /api/{{user_id}}/chat` sent at once by httpx2 (pool bound {args.connections}),"
@@ -297,14 +320,28 @@ def main() -> None:
     ]
     report = "\n".join(lines) + "\n"
     print(report)
-    print(json.dumps({"baseline": base.stats(), "chat": app.stats(), "errors": len(app.errors), "peak_rss_mib": rss, "server_cpu_s": cpu_used}))
+    print(
+        json.dumps(
+            {
+                "baseline": base.stats(),
+                "chat": app.stats(),
+                "errors": len(app.errors),
+                "peak_rss_mib": rss,
+                "server_cpu_s": cpu_used,
+            }
+        )
+    )
     if args.write:
         write_section(ROOT / "BENCHMARKS.md", report)
 
 
 def write_section(path: Path, report: str) -> None:
     """Replace this benchmark's section of ``path`` (or append it)."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nMeasured by the scripts in `bench/`; ratios are against a baseline from the same run.\n"
+    text = (
+        path.read_text()
+        if path.exists()
+        else "# Benchmarks\n\nMeasured by the scripts in `bench/`; ratios are against a baseline from the same run.\n"
+    )
     start = text.find(SECTION)
     if start == -1:
         text = text.rstrip("\n") + "\n\n" + report

@@ -23,7 +23,10 @@ __all__ = [
     "AssistantTimeout",
     "ChatTurn",
     "backend_name",
-    "get_assistant", "reset_assistant", "set_assistant"]
+    "get_assistant",
+    "reset_assistant",
+    "set_assistant",
+]
 
 _assistant: Assistant | None = None
 

@@ -147,7 +147,9 @@ class FakeOpenAI:
             return
         path, method = scope["path"], scope["method"]
         if method == "GET" and path == "/v1/models":
-            await _json(send, 200, {"object": "list", "data": [{"id": "fake-model", "object": "model", "owned_by": "fake"}]})
+            await _json(
+                send, 200, {"object": "list", "data": [{"id": "fake-model", "object": "model", "owned_by": "fake"}]}
+            )
             return
         if method != "POST" or path != "/v1/chat/completions":
             await _json(send, 404, _error("Not found", "invalid_request_error"))
@@ -165,7 +167,10 @@ class FakeOpenAI:
             return
         if mode == "ratelimit":
             await _json(
-                send, 429, _error("Rate limit reached.", "rate_limit_exceeded"), headers=[(b"retry-after", str(self.retry_after).encode())]
+                send,
+                429,
+                _error("Rate limit reached.", "rate_limit_exceeded"),
+                headers=[(b"retry-after", str(self.retry_after).encode())],
             )
             return
         if body.get("stream"):
@@ -213,7 +218,9 @@ class FakeOpenAI:
                 "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
             }
         )
-        await send({"type": "http.response.body", "body": chunk({"role": "assistant", "content": ""}), "more_body": True})
+        await send(
+            {"type": "http.response.body", "body": chunk({"role": "assistant", "content": ""}), "more_body": True}
+        )
         if mode == "hang":
             await asyncio.sleep(3600)
             return
@@ -254,13 +261,19 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(parts)
 
 
-async def _json(send: Send, status: int, payload: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _json(
+    send: Send, status: int, payload: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     raw = json.dumps(payload).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode()), *(headers or [])],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(raw)).encode()),
+                *(headers or []),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": raw})

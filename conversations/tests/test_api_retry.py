@@ -130,7 +130,10 @@ def test_a_reply_stuck_streaming_after_a_restart_is_closed_and_retried(api: APIC
     response = retry(api, owner_id, conversation.pk)
     assert response.status_code == 200
     assert not Message.objects.filter(pk=stuck.pk).exists()
-    assert list(conversation.messages.values_list("content", "status")) == [("Hello?", "complete"), ("Answer to Hello?", "complete")]
+    assert list(conversation.messages.values_list("content", "status")) == [
+        ("Hello?", "complete"),
+        ("Answer to Hello?", "complete"),
+    ]
 
 
 @pytest.mark.parametrize("messages", [0, 2], ids=["empty-conversation", "already-answered"])
@@ -147,7 +150,10 @@ def test_it_answers_another_users_conversation_like_a_missing_one(api: APIClient
     failed = add(theirs, "assistant", "", status="failed", age=1)
     set_assistant(Echo())
     assert (retry(api, owner_id, theirs.pk).status_code, retry(api, owner_id, theirs.pk).json()) == (404, NOT_FOUND)
-    assert (retry(api, owner_id, uuid.uuid4()).status_code, retry(api, owner_id, uuid.uuid4()).json()) == (404, NOT_FOUND)
+    assert (retry(api, owner_id, uuid.uuid4()).status_code, retry(api, owner_id, uuid.uuid4()).json()) == (
+        404,
+        NOT_FOUND,
+    )
     assert retry(api, owner_id, "not-a-uuid").status_code == 404
     assert Message.objects.filter(pk=failed.pk, status="failed").exists()
     assert theirs.messages.count() == 2

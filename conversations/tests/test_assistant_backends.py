@@ -38,7 +38,11 @@ def test_a_base_url_selects_the_openai_backend_with_its_settings(bare) -> None: 
     bare.ASSISTANT_MAX_RETRIES = 2
     assistant = get_assistant()
     assert isinstance(assistant, OpenAIAssistant)
-    assert (assistant.model, assistant.base_url, assistant.system_prompt) == ("llama3.2", "http://127.0.0.1:11434/v1", "Be kind.")
+    assert (assistant.model, assistant.base_url, assistant.system_prompt) == (
+        "llama3.2",
+        "http://127.0.0.1:11434/v1",
+        "Be kind.",
+    )
     assert (assistant.temperature, assistant.max_output_tokens) == (0.3, 256)
     assert (assistant.timeout, assistant.first_token_timeout, assistant.max_retries) == (20.0, 4.0, 2)
     # A local server needs no key; the SDK still wants one.
@@ -62,9 +66,8 @@ def test_assistant_backend_openai_is_refused_without_a_key_or_url(monkeypatch: p
     """Settings fail at start-up naming the variables (style.md, convention 6)."""
     import importlib
 
-    from django.core.exceptions import ImproperlyConfigured
-
     import chatsite.settings
+    from django.core.exceptions import ImproperlyConfigured
 
     monkeypatch.setenv("ASSISTANT_BACKEND", "openai")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
@@ -85,12 +88,13 @@ def test_assistant_backend_openai_is_refused_without_a_key_or_url(monkeypatch: p
         ("ASSISTANT_STALE_REPLY_SECONDS", "30", "longer than ASSISTANT_TIMEOUT_SECONDS"),
     ],
 )
-def test_bad_assistant_settings_stop_the_start(monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str) -> None:
+def test_bad_assistant_settings_stop_the_start(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
     import importlib
 
-    from django.core.exceptions import ImproperlyConfigured
-
     import chatsite.settings
+    from django.core.exceptions import ImproperlyConfigured
 
     monkeypatch.setenv(variable, value)
     with pytest.raises(ImproperlyConfigured, match=message):

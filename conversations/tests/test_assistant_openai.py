@@ -40,7 +40,7 @@ async def collect(assistant: OpenAIAssistant, history: list[ChatTurn] = HISTORY)
     try:
         async for delta in assistant.stream(history):
             parts.append(delta)
-    except Exception as exc:  # noqa: BLE001 - the test inspects it
+    except Exception as exc:  # the test inspects it
         return "".join(parts), exc
     return "".join(parts), None
 
@@ -99,9 +99,11 @@ async def test_a_429_honours_retry_after_when_it_fits_the_deadline(fake_openai: 
     assert len(fake_openai.requests) == 2
 
 
-async def test_a_429_whose_retry_after_outlasts_the_deadline_fails_at_once_as_unavailable(fake_openai: FakeOpenAI) -> None:
+async def test_a_429_whose_retry_after_outlasts_the_deadline_fails_at_once_as_unavailable(
+    fake_openai: FakeOpenAI,
+) -> None:
     fake_openai.mode, fake_openai.retry_after = "ratelimit", 30
-    text, error = await collect(backend(fake_openai, first_token_timeout=3.0))
+    _text, error = await collect(backend(fake_openai, first_token_timeout=3.0))
     assert type(error) is AssistantError and "HTTP 429" in str(error)
     assert len(fake_openai.requests) == 1
 
@@ -136,11 +138,13 @@ async def test_a_reply_that_outlasts_the_total_deadline_is_a_timeout_keeping_its
 
 async def test_a_refused_connection_is_an_assistant_error() -> None:
     closed = FakeOpenAI()  # never started: nothing listens on its port
-    text, error = await collect(backend(closed, max_retries=0))
+    _text, error = await collect(backend(closed, max_retries=0))
     assert type(error) is AssistantError and "could not reach" in str(error)
 
 
-async def test_a_stream_that_ends_without_finishing_is_an_error(fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_stream_that_ends_without_finishing_is_an_error(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A server that closes the stream cleanly but early (no finish_reason) has not answered."""
 
     async def no_finish(self: FakeOpenAI, send, body, mode):  # type: ignore[no-untyped-def]

@@ -19,7 +19,10 @@ from conversations.tests.fake_openai import DEFAULT_REPLY, FakeOpenAI
 
 pytestmark = pytest.mark.django_db
 
-UNAVAILABLE = {"error": "Assistant unavailable", "detail": "The assistant could not answer right now. Please try again."}
+UNAVAILABLE = {
+    "error": "Assistant unavailable",
+    "detail": "The assistant could not answer right now. Please try again.",
+}
 TIMED_OUT = {"error": "Assistant timeout", "detail": "The assistant took too long to answer. Please try again."}
 PARTIAL = " ".join(DEFAULT_REPLY.split(" ")[: len(DEFAULT_REPLY.split(" ")) * 2 // 5])  # two of five chunks
 
@@ -66,7 +69,13 @@ FAILURES = [
     ids=["http-500", "429-retry-after", "cut-mid-stream", "malformed-chunk", "no-first-token", "too-slow-overall"],
 )
 def test_a_failing_model_loses_nothing_and_a_retry_succeeds(
-    api: APIClient, owner_id: str, model: FakeOpenAI, switches: dict[str, object], status: int, body: dict[str, str], partial: str
+    api: APIClient,
+    owner_id: str,
+    model: FakeOpenAI,
+    switches: dict[str, object],
+    status: int,
+    body: dict[str, str],
+    partial: str,
 ) -> None:
     for name, value in switches.items():
         setattr(model, name, value)
@@ -100,7 +109,9 @@ def test_a_failing_model_loses_nothing_and_a_retry_succeeds(
     ]
 
 
-def test_a_500_once_is_retried_by_the_backend_and_the_user_never_sees_it(api: APIClient, owner_id: str, model: FakeOpenAI) -> None:
+def test_a_500_once_is_retried_by_the_backend_and_the_user_never_sees_it(
+    api: APIClient, owner_id: str, model: FakeOpenAI
+) -> None:
     model.mode, model.fail_times = "error500", 1
     # The 0.5 s backoff must fit the first-token deadline.
     model_backend = OpenAIAssistant(model="fake-model", base_url=model.base_url, first_token_timeout=2.0, timeout=3.0)

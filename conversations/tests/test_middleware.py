@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 from asgiref.sync import iscoroutinefunction
+from chatsite.middleware import AsyncWhiteNoiseMiddleware
 from django.http import HttpRequest, HttpResponse
 from django.test import AsyncRequestFactory
-
-from chatsite.middleware import AsyncWhiteNoiseMiddleware
 
 
 @pytest.fixture

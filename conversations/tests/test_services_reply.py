@@ -50,7 +50,9 @@ def send(user_id: str, text: str = "Hi") -> Message:
     return async_to_sync(services.chat_send)(user_id=user_id, conversation_id=None, text=text)
 
 
-def test_a_reply_is_pending_then_streaming_with_its_text_saved_as_it_arrives(owner_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_reply_is_pending_then_streaming_with_its_text_saved_as_it_arrives(
+    owner_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(services, "PARTIAL_SAVE_SECONDS", 0)
     probe = Probe(["One", " two", " three"])
     set_assistant(probe)
@@ -89,10 +91,17 @@ def test_a_slow_reply_is_saved_in_batches(owner_id: str, monkeypatch: pytest.Mon
     probe = Slow([])
     set_assistant(probe)
     send(owner_id)
-    assert probe.rows == [("pending", ""), ("streaming", "One"), ("streaming", "One two"), ("streaming", "One two three")]
+    assert probe.rows == [
+        ("pending", ""),
+        ("streaming", "One"),
+        ("streaming", "One two"),
+        ("streaming", "One two three"),
+    ]
 
 
-def test_a_reply_stopped_meanwhile_stops_the_generation_and_keeps_its_saved_text(owner_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_reply_stopped_meanwhile_stops_the_generation_and_keeps_its_saved_text(
+    owner_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(services, "PARTIAL_SAVE_SECONDS", 0)
 
     class StoppedAfterFirst(Probe):
@@ -123,7 +132,9 @@ def test_on_delta_sees_every_delta_in_order(owner_id: str) -> None:
 
 def test_reply_save_partial_refuses_a_closed_reply(owner_id: str) -> None:
     conversation = make_conversation(owner_id)
-    reply = Message.objects.create(conversation=conversation, user_id=owner_id, role="assistant", content="x", status="failed")
+    reply = Message.objects.create(
+        conversation=conversation, user_id=owner_id, role="assistant", content="x", status="failed"
+    )
     assert services.reply_save_partial(reply=reply, content="more") is False
     reply.refresh_from_db()
     assert (reply.status, reply.content) == ("failed", "x")
@@ -178,13 +189,18 @@ def test_reading_a_conversation_closes_its_stale_replies(api: APIClient, owner_i
 
 
 def test_a_long_conversation_sends_the_system_prompt_and_the_newest_messages_within_the_budget(
-    api: APIClient, owner_id: str, fake_openai: FakeOpenAI, settings  # type: ignore[no-untyped-def]
+    api: APIClient,
+    owner_id: str,
+    fake_openai: FakeOpenAI,
+    settings,  # type: ignore[no-untyped-def]
 ) -> None:
     """ASSISTANT_HISTORY_MAX_CHARS=1000 with 100-character messages: the new message and the 9 before it."""
     settings.ASSISTANT_BACKEND = "openai"
     settings.OPENAI_BASE_URL = fake_openai.base_url
     settings.OPENAI_MODEL = "fake-model"
-    system_prompt = ("You are the test assistant. " * 50).strip()  # longer than the budget: never counted, never dropped
+    system_prompt = (
+        "You are the test assistant. " * 50
+    ).strip()  # longer than the budget: never counted, never dropped
     settings.ASSISTANT_SYSTEM_PROMPT = system_prompt
     settings.ASSISTANT_HISTORY_MAX_CHARS = 1000
     settings.ASSISTANT_HISTORY_MAX_MESSAGES = 50
@@ -203,7 +219,11 @@ def test_a_long_conversation_sends_the_system_prompt_and_the_newest_messages_wit
     )
     # A failed reply in the middle of the kept window is not shown to the model.
     Message.objects.create(
-        conversation=conversation, user_id=owner_id, role="assistant", content="broken", status="failed",
+        conversation=conversation,
+        user_id=owner_id,
+        role="assistant",
+        content="broken",
+        status="failed",
         created_at=start + dt.timedelta(seconds=35, milliseconds=500),
     )
     new = "n" * 100
