@@ -8,6 +8,7 @@ runtime error (style.md, convention 6).
 from __future__ import annotations
 
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -100,3 +101,26 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {raw!r}.")
     return value
+
+
+_RATE = re.compile(r"^\s*([1-9][0-9]*)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$", re.IGNORECASE)
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """Return ``name`` as a DRF throttle rate such as ``"30/minute"``; empty turns the limit off (``None``).
+
+    Checked here because DRF only parses a rate on the first request, where a typo
+    would become a 500 on every call.
+
+    Raises:
+        ImproperlyConfigured: not ``<positive integer>/<second|minute|hour|day>``.
+    """
+    raw = os.environ.get(name, default)
+    if raw.strip() == "":
+        return None
+    match = _RATE.match(raw)
+    if match is None:
+        raise ImproperlyConfigured(
+            f"{name} must be a rate like 30/minute (a positive number per second, minute, hour or day), got {raw!r}."
+        )
+    return f"{match.group(1)}/{match.group(2).lower()}"

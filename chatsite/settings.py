@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from chatsite.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from chatsite.env import env_bool, env_choice, env_float, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -184,8 +184,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
     # Per user (per address for the token endpoint), e.g. "30/minute"; empty turns a limit off.
     "DEFAULT_THROTTLE_RATES": {
-        "chat": env_str("CHAT_RATE_LIMIT", "30/minute") or None,
-        "auth": env_str("AUTH_RATE_LIMIT", "10/minute") or None,
+        "chat": env_rate("CHAT_RATE_LIMIT", "30/minute"),
+        "auth": env_rate("AUTH_RATE_LIMIT", "10/minute"),
     },
 }
 
@@ -209,13 +209,17 @@ JWT_JWKS_URL = env_str("JWT_JWKS_URL")
 JWT_JWKS_ALGORITHMS = env_list("JWT_JWKS_ALGORITHMS", ["EdDSA", "ES256", "RS256"])
 _unknown_algorithms = set(JWT_JWKS_ALGORITHMS) - {"EdDSA", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256"}
 if _unknown_algorithms:
-    raise ImproperlyConfigured(f"JWT_JWKS_ALGORITHMS has unsupported algorithms: {', '.join(sorted(_unknown_algorithms))}.")
+    raise ImproperlyConfigured(
+        f"JWT_JWKS_ALGORITHMS has unsupported algorithms: {', '.join(sorted(_unknown_algorithms))}."
+    )
 JWT_ISSUER = env_str("JWT_ISSUER")
 JWT_AUDIENCE = env_str("JWT_AUDIENCE")
 JWT_LEEWAY_SECONDS = env_int("JWT_LEEWAY_SECONDS", 0, minimum=0, maximum=300)
 JWT_ACCESS_TOKEN_SECONDS = env_int("JWT_ACCESS_TOKEN_SECONDS", 3600, minimum=60)
 JWT_JWKS_CACHE_SECONDS = env_int("JWT_JWKS_CACHE_SECONDS", 300, minimum=1)
 JWT_JWKS_TIMEOUT_SECONDS = env_float("JWT_JWKS_TIMEOUT_SECONDS", 3.0, minimum=0.1)
+# An unknown kid refetches the JWKS at most once per this many seconds (stops kid flooding).
+JWT_JWKS_REFRESH_COOLDOWN_SECONDS = env_float("JWT_JWKS_REFRESH_COOLDOWN_SECONDS", 30.0, minimum=0.0)
 
 # --- Assistant ----------------------------------------------------------------
 
@@ -247,13 +251,6 @@ if ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS > ASSISTANT_TIMEOUT_SECONDS:
 # Retries of a failed request before the first token (429, 5xx, connection refused);
 # only when the wait (Retry-After or a short backoff) fits the first-token deadline.
 ASSISTANT_MAX_RETRIES = env_int("ASSISTANT_MAX_RETRIES", 1, minimum=0, maximum=5)
-# A reply still pending/streaming this long after it was created (e.g. the server
-# restarted mid-answer) is closed as failed when its conversation is next read.
-ASSISTANT_STALE_REPLY_SECONDS = env_float(
-    "ASSISTANT_STALE_REPLY_SECONDS", ASSISTANT_TIMEOUT_SECONDS + 60.0, minimum=1.0, maximum=86400.0
-)
-if ASSISTANT_STALE_REPLY_SECONDS <= ASSISTANT_TIMEOUT_SECONDS:
-    raise ImproperlyConfigured("ASSISTANT_STALE_REPLY_SECONDS must be longer than ASSISTANT_TIMEOUT_SECONDS.")
 # The OpenAI-compatible backend (chosen when either of the first two is set).
 OPENAI_API_KEY = env_str("OPENAI_API_KEY").strip()
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL").strip()
@@ -264,12 +261,34 @@ if ASSISTANT_BACKEND == "openai" and not (OPENAI_API_KEY or OPENAI_BASE_URL):
 # --- Channels -----------------------------------------------------------------
 
 REDIS_URL = env_str("REDIS_URL")
+# Messages a socket may have waiting before the layer drops more (a streaming reply
+# sends one per delta; a client that misses one asks for a snapshot). Messages
+# expire after 60 s, the layers' default.
+_CHANNEL_CAPACITY = env_int("CHANNEL_LAYER_CAPACITY", 1000, minimum=100)
 if REDIS_URL:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}},
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": _CHANNEL_CAPACITY},
+        },
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # One process only: several workers need REDIS_URL to share events and stops.
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": _CHANNEL_CAPACITY}}
+    }
+
+# Live replies (conversations/live.py; docs/live.md). A generation that runs longer
+# than LIVE_REPLY_MAX_SECONDS is ended as failed, and any reply left pending or
+# streaming longer than that is closed as failed when next seen. The process running
+# a generation proves it is alive every LIVE_HEARTBEAT_SECONDS (in the cache: Redis
+# when REDIS_URL is set); a reply whose last beat is three beats old is closed as
+# failed when next seen (its process died).
+LIVE_REPLY_MAX_SECONDS = env_int("LIVE_REPLY_MAX_SECONDS", 600, minimum=10)
+LIVE_HEARTBEAT_SECONDS = env_float("LIVE_HEARTBEAT_SECONDS", 5.0, minimum=0.1, maximum=60.0)
+# The stale rule closes replies older than LIVE_REPLY_MAX_SECONDS: no answer may take that long.
+if ASSISTANT_TIMEOUT_SECONDS >= LIVE_REPLY_MAX_SECONDS:
+    raise ImproperlyConfigured("ASSISTANT_TIMEOUT_SECONDS must be shorter than LIVE_REPLY_MAX_SECONDS.")
 
 # --- Cache (throttling counters) ---------------------------------------------
 # Shared through Redis when REDIS_URL is set, so limits hold across workers.
@@ -287,5 +306,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     # The OpenAI SDK's HTTP client logs every request at INFO.
     "loggers": {"httpx2": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
-    "root": {"handlers": ["console"], "level": env_choice("DJANGO_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()},
+    "root": {
+        "handlers": ["console"],
+        "level": env_choice("DJANGO_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
+    },
 }

@@ -51,9 +51,7 @@ class ConversationAdmin(ReadOnlyAdmin):
 
     @admin.display(description=f"newest {ADMIN_PREVIEW_MESSAGES} messages, oldest first")
     def recent_messages(self, obj: Conversation) -> str:
-        newest = list(
-            Message.objects.filter(conversation=obj).order_by("-created_at", "-id")[:ADMIN_PREVIEW_MESSAGES]
-        )
+        newest = list(Message.objects.filter(conversation=obj).order_by("-created_at", "-id")[:ADMIN_PREVIEW_MESSAGES])
         newest.reverse()
         rows = format_html_join(
             "",
@@ -62,7 +60,7 @@ class ConversationAdmin(ReadOnlyAdmin):
         )
         link = reverse("admin:conversations_message_changelist") + f"?conversation__id__exact={obj.pk}"
         return format_html(
-            '<table><thead><tr><th>time</th><th>role</th><th>status</th><th>content</th></tr></thead>'
+            "<table><thead><tr><th>time</th><th>role</th><th>status</th><th>content</th></tr></thead>"
             '<tbody>{}</tbody></table><p><a href="{}">All messages of this conversation</a></p>',
             rows,
             link,

@@ -5,7 +5,11 @@ Two kinds of token are accepted, as in the original system's auth service
 
 * HS256, signed with the shared secret ``BETTER_AUTH_SECRET``;
 * EdDSA / ES256 / RS256, checked against the JWKS at ``JWT_JWKS_URL`` when it
-  is set. PyJWT's ``PyJWKClient`` caches the keys and refetches on an unknown ``kid``.
+  is set. PyJWT's ``PyJWKClient`` caches the key set for ``JWT_JWKS_CACHE_SECONDS``
+  (so a key withdrawn from the JWKS stops working within that time) and refetches
+  on an unknown ``kid`` (key rotation), at most once per
+  ``JWT_JWKS_REFRESH_COOLDOWN_SECONDS`` so made-up ``kid``s cannot make every
+  request fetch the JWKS.
 
 ``exp`` is required, ``iss``/``aud`` are checked when configured, ``sub`` is the user
 id, and ``alg: none`` or any algorithm outside these is refused. The same
@@ -15,14 +19,22 @@ id, and ``alg: none`` or any algorithm outside these is refused. The same
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 import jwt
+from asgiref.sync import sync_to_async
+from channels.auth import AuthMiddlewareStack
+from channels.middleware import BaseMiddleware
+from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions
+
+logger = logging.getLogger(__name__)
 
 HS_ALGORITHMS = ["HS256"]
 # A token is a few hundred bytes; anything far bigger is refused unread (RFC 7519
@@ -69,9 +81,13 @@ def _jwks_client(url: str) -> jwt.PyJWKClient:
         if client is None:
             client = jwt.PyJWKClient(
                 url,
-                cache_keys=True,
+                # No per-kid cache: it never expires, so a revoked key would stay
+                # valid until restart. The key-set cache below has a lifespan.
+                cache_keys=False,
+                cache_jwk_set=True,
                 lifespan=settings.JWT_JWKS_CACHE_SECONDS,
                 timeout=settings.JWT_JWKS_TIMEOUT_SECONDS,
+                cooldown_duration=settings.JWT_JWKS_REFRESH_COOLDOWN_SECONDS,
             )
             _jwks_clients[url] = client
         return client
@@ -113,6 +129,11 @@ def verify_token(token: str) -> dict[str, Any]:
             key = _jwks_client(settings.JWT_JWKS_URL).get_signing_key_from_jwt(token)
         except (jwt.PyJWKClientError, jwt.PyJWTError) as exc:
             raise InvalidToken(f"no usable JWKS key: {exc}") from None
+        except Exception as exc:  # a JWKS that answers garbage must never become a 500
+            # PyJWT lets some failures through (a body that is not JSON, a connection
+            # reset mid-body): the token cannot be checked, so it is refused.
+            logger.warning("JWKS at %s unusable: %s: %s", settings.JWT_JWKS_URL, exc.__class__.__name__, exc)
+            raise InvalidToken(f"JWKS unusable: {exc.__class__.__name__}") from None
         # Only this key's own algorithm: an RSA key never verifies an HS256 token.
         allowed = [algorithm]
     else:
@@ -131,7 +152,7 @@ def verify_token(token: str) -> dict[str, Any]:
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - a garbage key must never become a 500
+    except Exception as exc:
         raise InvalidToken(f"token could not be verified: {exc.__class__.__name__}") from None
 
     subject = claims.get("sub")
@@ -193,3 +214,62 @@ class JWTAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Any) -> str:
         return f'{self.keyword} realm="api"'
+
+
+# --- WebSocket authentication (issue "Live replies") -------------------------------
+
+
+def _websocket_token(scope: dict[str, Any]) -> str | None:
+    """The JWT a WebSocket handshake carries: ``Authorization: Bearer`` or ``?token=``, else ``None``."""
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin1").partition(" ")
+            if scheme.lower() == "bearer":
+                return token.strip()
+    values = parse_qs(scope.get("query_string", b"").decode("latin1")).get("token")
+    return values[0] if values else None
+
+
+class WebSocketTokenMiddleware(BaseMiddleware):
+    """Authenticate a WebSocket by JWT when it sends one (FR-012, FR-013).
+
+    Browsers use the Django session (``AuthMiddlewareStack`` around this); API
+    clients send ``Authorization: Bearer <jwt>`` or, where headers cannot be set,
+    ``?token=<jwt>``. A token that fails verification makes the user anonymous, so
+    the consumer refuses the socket: it never falls back to the session.
+    """
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        from django.contrib.auth.models import AnonymousUser  # needs the app registry
+
+        token = _websocket_token(scope)
+        if token is not None:
+            try:
+                # A JWKS fetch may block on the network: not in the event loop.
+                claims = await sync_to_async(verify_token, thread_sensitive=False)(token)
+            except InvalidToken:
+                scope = dict(scope, user=AnonymousUser())
+            else:
+                scope = dict(scope, user=TokenUser(id=claims["sub"], claims=claims))
+        return await super().__call__(scope, receive, send)
+
+
+class BrowserOriginValidator(OriginValidator):
+    """Refuse a WebSocket whose ``Origin`` is not one of ``ALLOWED_HOSTS`` (cross-site WebSocket hijacking).
+
+    Browsers always send ``Origin``; a handshake without it comes from a program
+    (an API client with a token), which no other site can drive, so it passes.
+    """
+
+    def valid_origin(self, parsed_origin: Any) -> bool:
+        if parsed_origin is None:
+            return True
+        return super().valid_origin(parsed_origin)
+
+
+def websocket_auth_stack(application: Any) -> Any:
+    """``application`` behind the origin check, the session and the JWT: the WebSocket door's guard."""
+    allowed_hosts = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not allowed_hosts:
+        allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
+    return BrowserOriginValidator(AuthMiddlewareStack(WebSocketTokenMiddleware(application)), allowed_hosts)

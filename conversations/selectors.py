@@ -71,7 +71,9 @@ def _message_count() -> Coalesce:
     return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
 
 
-def conversation_list(*, user_id: str, limit: int = LIST_LIMIT_DEFAULT, offset: int = 0) -> tuple[list[Conversation], int]:
+def conversation_list(
+    *, user_id: str, limit: int = LIST_LIMIT_DEFAULT, offset: int = 0
+) -> tuple[list[Conversation], int]:
     """One page of ``user_id``'s conversations, newest activity first.
 
     Message bodies are never loaded; each conversation carries ``message_count``.
@@ -124,9 +126,7 @@ class MessagePage:
         return self.next_before is not None
 
 
-def message_page(
-    *, conversation: Conversation, before: object = None, limit: int = PAGE_LIMIT_DEFAULT
-) -> MessagePage:
+def message_page(*, conversation: Conversation, before: object = None, limit: int = PAGE_LIMIT_DEFAULT) -> MessagePage:
     """The ``limit`` messages just older than ``before`` (or the newest ones).
 
     Keyset pagination on ``(created_at, id)`` served by ``msg_conv_created_id_idx``:
@@ -157,7 +157,9 @@ def message_page(
     return MessagePage(messages=page, next_before=page[0].id if has_more else None)
 
 
-def history_for_reply(*, conversation_id: uuid.UUID, before: Message, max_messages: int, max_chars: int) -> list[Message]:
+def history_for_reply(
+    *, conversation_id: uuid.UUID, before: Message, max_messages: int, max_chars: int
+) -> list[Message]:
     """The conversation's newest messages up to and including ``before``, oldest first.
 
     This is what the assistant is shown: user messages and complete or stopped

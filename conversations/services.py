@@ -231,9 +231,9 @@ def reply_finish(*, reply: Message, content: str, status: str) -> bool:
         ``True`` if this call closed the reply.
     """
     now = timezone.now()
-    changed = Message.objects.filter(
-        pk=reply.pk, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
-    ).update(content=content, status=status)
+    changed = Message.objects.filter(pk=reply.pk, status__in=[Message.Status.PENDING, Message.Status.STREAMING]).update(
+        content=content, status=status
+    )
     if changed:
         Conversation.objects.filter(pk=reply.conversation_id, updated_at__lt=now).update(updated_at=now)
         reply.content, reply.status = content, status
@@ -254,11 +254,14 @@ class NothingToRetry(Exception):
 
 
 def reply_save_partial(*, reply: Message, content: str) -> bool:
-    """Save the text of a reply that is still arriving and mark it ``streaming``.
+    """Save the text a reply has so far and mark it ``streaming``.
 
-    Called by ``reply_generate`` (and the live page) at most every
-    ``PARTIAL_SAVE_SECONDS``, so what arrived survives a crash (issue "Real assistant
-    replies": failures lose nothing). One UPDATE, no transaction needed.
+    Called in batches while the model writes (not once per token): by ``reply_generate``
+    every ``PARTIAL_SAVE_SECONDS`` and by the live generation (``live.py``), so what
+    arrived survives a crash and a refresh, another tab or another worker finds it
+    (issues "Real assistant replies", "Live replies"). Only a reply that is still
+    pending or streaming is changed: a reply that was stopped, closed as stale or
+    finished keeps what it has. One UPDATE, atomic by itself.
 
     Args:
         reply: the pending or streaming assistant message.
@@ -276,28 +279,25 @@ def reply_save_partial(*, reply: Message, content: str) -> bool:
     return bool(changed)
 
 
-def reply_close_stale(*, conversation: Conversation, now: dt.datetime | None = None) -> int:
-    """Close as ``failed`` the conversation's replies stuck pending or streaming.
+def reply_close_stale(*, conversation: Conversation) -> int:
+    """Close as ``failed`` (text kept) the conversation's replies nobody is writing any more.
 
-    A reply older than ``ASSISTANT_STALE_REPLY_SECONDS`` (longer than any answer may
-    take, ``ASSISTANT_TIMEOUT_SECONDS``) can only be left over from a process that
-    died mid-answer; its text so far is kept. Called wherever a conversation is read
-    (detail, message page) and before a retry, so nothing stays pending forever.
+    The one stale rule, ``live.close_stale_replies``: a pending or streaming reply whose
+    live generation stopped beating, or older than ``LIVE_REPLY_MAX_SECONDS`` (which
+    covers a REST call whose process died). Called by every door that reads a
+    conversation (API detail and message page, the socket) and before a retry, so
+    nothing stays pending forever (issue "Real assistant replies").
 
     Args:
         conversation: an owner-checked conversation.
-        now: the current time (tests), default ``timezone.now()``.
 
     Returns:
         How many replies were closed.
     """
-    cutoff = (now or timezone.now()) - dt.timedelta(seconds=settings.ASSISTANT_STALE_REPLY_SECONDS)
-    return Message.objects.filter(
-        conversation=conversation,
-        role=Message.Role.ASSISTANT,
-        status__in=[Message.Status.PENDING, Message.Status.STREAMING],
-        created_at__lt=cutoff,
-    ).update(status=Message.Status.FAILED)
+    # live builds on services: imported here to keep the module graph one-way.
+    from conversations import live
+
+    return len(live.close_stale_replies(conversation_id=conversation.pk))
 
 
 async def reply_generate(
@@ -397,7 +397,7 @@ def retry_begin(*, user_id: str, conversation_id: uuid.UUID | str) -> ChatStart:
     if conversation is None:
         raise selectors.ConversationNotFound
     now = timezone.now()
-    reply_close_stale(conversation=conversation, now=now)
+    reply_close_stale(conversation=conversation)
     messages = Message.objects.filter(conversation=conversation)
     user_message = messages.filter(role=Message.Role.USER).order_by("-created_at", "-id").first()
     if user_message is None:

@@ -33,7 +33,9 @@ def _error_page(request: HttpRequest, status: int, title: str, detail: str) -> H
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error_page(request, 400, "Bad request", "The request could not be understood. Please check it and try again.")
+    return _error_page(
+        request, 400, "Bad request", "The request could not be understood. Please check it and try again."
+    )
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

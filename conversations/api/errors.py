@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 UNAUTHORIZED_DETAIL = "Invalid or expired JWT token"
 FORBIDDEN_DETAIL = "User ID in path does not match authenticated user"
 CONVERSATION_NOT_FOUND_DETAIL = "Conversation not found"
+CSRF_DETAIL = "The page's security token is missing or out of date. Reload the page and try again."
 INTERNAL_DETAIL = "An unexpected error occurred. Please try again."
 
 
@@ -88,10 +89,18 @@ def _describe(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
         headers = {"WWW-Authenticate": exc.auth_header} if getattr(exc, "auth_header", None) else {}
         status_code = exc.status_code
         if status_code == 401:
-            return 401, "Unauthorized", str(exc.detail) if isinstance(exc, exceptions.AuthenticationFailed) else UNAUTHORIZED_DETAIL, headers
+            return (
+                401,
+                "Unauthorized",
+                str(exc.detail) if isinstance(exc, exceptions.AuthenticationFailed) else UNAUTHORIZED_DETAIL,
+                headers,
+            )
         # No authenticator offered a challenge: DRF answers 403.
         return 403, "Forbidden", "Authentication credentials were not provided.", {}
     if isinstance(exc, exceptions.PermissionDenied):
+        if str(exc.detail).startswith("CSRF Failed"):
+            # A session request without its CSRF token (DRF's SessionAuthentication).
+            return 403, "Forbidden", CSRF_DETAIL, {}
         return 403, "Forbidden", str(exc.detail), {}
     if isinstance(exc, exceptions.NotFound):
         return 404, "Not found", str(exc.detail), {}
@@ -132,7 +141,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """
     try:
         status_code, error, detail, headers = _describe(exc)
-    except Exception:  # noqa: BLE001 - an unknown error: log it, say nothing inside
+    except Exception:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__ if context else "API")
         return Response(error_body("Internal server error", INTERNAL_DETAIL), status=500)
     response = Response(error_body(error, detail), status=status_code, headers=headers)

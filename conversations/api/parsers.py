@@ -20,7 +20,7 @@ class LimitedJSONParser(parsers.JSONParser):
 
     Raises:
         PayloadTooLarge: 413 when the body is over the limit.
-        ParseError: 400 when it is not UTF-8 JSON.
+        ParseError: 400 when it is not UTF-8 JSON (or is nested too deeply to parse).
     """
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
@@ -38,3 +38,6 @@ class LimitedJSONParser(parsers.JSONParser):
             return json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
+        except RecursionError:
+            # "[[[[..." nested deeper than Python's recursion limit fits in the byte limit.
+            raise ParseError("JSON parse error - nested too deeply") from None

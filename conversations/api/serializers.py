@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from conversations import selectors, services
+from conversations.models import TITLE_MAX_LENGTH
 
 
 class StrictCharField(serializers.CharField):
@@ -24,9 +25,44 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+OFFSET_MAX = 2**31 - 1
+
+# What the schema promises about text the services accept: no NUL (PostgreSQL cannot
+# store it) and at least one character that is not whitespace (Python's ``\s``, the
+# same set as ``str.strip``). The services check it again; this tells clients and fuzzers.
+TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
+@extend_schema_field(
+    {"type": "string", "minLength": 1, "maxLength": services.MESSAGE_MAX_CHARS, "pattern": TEXT_PATTERN}
+)
+class MessageTextField(StrictCharField):
+    """A user's message: 1 to 4000 characters (Python ``len``), not whitespace only, no NUL."""
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": TITLE_MAX_LENGTH, "pattern": TEXT_PATTERN})
+class TitleField(StrictCharField):
+    """A conversation title: up to 200 characters once trimmed, not blank, no NUL."""
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 150, "pattern": TEXT_PATTERN})
+class UsernameField(StrictCharField):
+    """A Django username (trimmed by DRF, so whitespace-only is blank)."""
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 4096, "pattern": r"^[^\x00]+$"})
+class PasswordField(StrictCharField):
+    """A password, kept exactly as typed (no NUL: DRF refuses it)."""
+
+
 @extend_schema_field(OpenApiTypes.UUID)
 class ConversationIdField(StrictCharField):
     """A conversation id: a malformed one is answered 404 like a missing one (contract: Errors)."""
+
+
+@extend_schema_field(OpenApiTypes.UUID)
+class MessageIdField(serializers.CharField):
+    """A message id (the ``before`` cursor); a malformed or unknown one is a 400."""
 
 
 class NoExtraFieldsMixin:
@@ -45,7 +81,7 @@ class ChatRequestSerializer(NoExtraFieldsMixin, serializers.Serializer):
     conversation_id = ConversationIdField(
         required=False, allow_null=True, help_text="The conversation to continue; omit or null to start one."
     )
-    message = StrictCharField(
+    message = MessageTextField(
         trim_whitespace=False,
         validators=[services.message_text_clean],
         help_text="1 to 4000 characters, not whitespace only.",
@@ -84,15 +120,25 @@ class ConversationListSerializer(serializers.Serializer):
 
 class ConversationListQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(
-        min_value=1, max_value=selectors.LIST_LIMIT_MAX, default=selectors.LIST_LIMIT_DEFAULT,
-        error_messages={"invalid": "limit must be an integer between 1 and 100",
-                        "min_value": "limit must be an integer between 1 and 100",
-                        "max_value": "limit must be an integer between 1 and 100"},
+        min_value=1,
+        max_value=selectors.LIST_LIMIT_MAX,
+        default=selectors.LIST_LIMIT_DEFAULT,
+        error_messages={
+            "invalid": "limit must be an integer between 1 and 100",
+            "min_value": "limit must be an integer between 1 and 100",
+            "max_value": "limit must be an integer between 1 and 100",
+        },
     )
+    # The upper bound keeps OFFSET within what PostgreSQL and SQLite accept (else a 500).
     offset = serializers.IntegerField(
-        min_value=0, default=0,
-        error_messages={"invalid": "offset must be an integer of 0 or more",
-                        "min_value": "offset must be an integer of 0 or more"},
+        min_value=0,
+        max_value=OFFSET_MAX,
+        default=0,
+        error_messages={
+            "invalid": "offset must be an integer of 0 or more",
+            "min_value": "offset must be an integer of 0 or more",
+            "max_value": f"offset must be at most {OFFSET_MAX}",
+        },
     )
 
 
@@ -113,9 +159,8 @@ class ConversationDetailSerializer(serializers.Serializer):
 
 
 class ConversationRenameSerializer(NoExtraFieldsMixin, serializers.Serializer):
-    title = StrictCharField(
+    title = TitleField(
         trim_whitespace=False,
-        validators=[services.title_clean],
         error_messages={
             "required": "Title is required",
             "null": "Title cannot be empty",
@@ -124,14 +169,22 @@ class ConversationRenameSerializer(NoExtraFieldsMixin, serializers.Serializer):
         },
     )
 
+    def validate_title(self, value: str) -> str:
+        # A validator's return value is ignored; this keeps title_clean's trimmed title.
+        return services.title_clean(value)
+
 
 class MessagePageQuerySerializer(serializers.Serializer):
-    before = serializers.CharField(required=False, help_text="A message id: return the page just older than it.")
+    before = MessageIdField(required=False, help_text="A message id: return the page just older than it.")
     limit = serializers.IntegerField(
-        min_value=1, max_value=selectors.PAGE_LIMIT_MAX, default=selectors.PAGE_LIMIT_DEFAULT,
-        error_messages={"invalid": "limit must be an integer between 1 and 200",
-                        "min_value": "limit must be an integer between 1 and 200",
-                        "max_value": "limit must be an integer between 1 and 200"},
+        min_value=1,
+        max_value=selectors.PAGE_LIMIT_MAX,
+        default=selectors.PAGE_LIMIT_DEFAULT,
+        error_messages={
+            "invalid": "limit must be an integer between 1 and 200",
+            "min_value": "limit must be an integer between 1 and 200",
+            "max_value": "limit must be an integer between 1 and 200",
+        },
     )
 
 
@@ -142,8 +195,8 @@ class MessagePageSerializer(serializers.Serializer):
 
 
 class TokenRequestSerializer(NoExtraFieldsMixin, serializers.Serializer):
-    username = StrictCharField(max_length=150)
-    password = StrictCharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+    username = UsernameField(max_length=150)
+    password = PasswordField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
 
 
 class TokenResponseSerializer(serializers.Serializer):

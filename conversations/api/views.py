@@ -32,7 +32,9 @@ _COMMON_ERRORS = {
 _NOT_FOUND = {404: OpenApiResponse(_ERROR, description="No such conversation for this user (or a malformed id).")}
 _BAD_INPUT = {400: OpenApiResponse(_ERROR, description="Invalid input.")}
 _USER_ID = OpenApiParameter("user_id", str, OpenApiParameter.PATH, description="The token's subject (sub).")
-_CONVERSATION_ID = OpenApiParameter("conversation_id", str, OpenApiParameter.PATH, description="A conversation id (UUID).")
+_CONVERSATION_ID = OpenApiParameter(
+    "conversation_id", str, OpenApiParameter.PATH, description="A conversation id (UUID)."
+)
 
 
 class InvalidCredentials(exceptions.APIException):

@@ -9,7 +9,9 @@ from django.utils import timezone
 from conversations.models import Conversation, Message
 
 
-def make_conversation(user_id: str, *, title: str = "", messages: int = 0, start: dt.datetime | None = None) -> Conversation:
+def make_conversation(
+    user_id: str, *, title: str = "", messages: int = 0, start: dt.datetime | None = None
+) -> Conversation:
     """A conversation of ``user_id`` with ``messages`` alternating user/assistant messages, one second apart."""
     start = start or timezone.now() - dt.timedelta(days=1)
     conversation = Conversation.objects.create(user_id=user_id, title=title, created_at=start, updated_at=start)

@@ -118,7 +118,9 @@ def test_it_accepts_messages_of_1_to_4000_characters(api: APIClient, owner_id: s
         (["message"], "Invalid data. Expected a dictionary, but got list."),
     ],
 )
-def test_it_refuses_invalid_input_with_400_and_saves_nothing(api: APIClient, owner_id: str, body: object, detail: str) -> None:
+def test_it_refuses_invalid_input_with_400_and_saves_nothing(
+    api: APIClient, owner_id: str, body: object, detail: str
+) -> None:
     response = chat(api, owner_id, body)
     assert response.status_code == 400
     assert response.json() == {"error": "Validation error", "detail": detail}
@@ -126,9 +128,14 @@ def test_it_refuses_invalid_input_with_400_and_saves_nothing(api: APIClient, own
 
 
 def test_it_refuses_a_lone_surrogate_with_400(api: APIClient, owner_id: str) -> None:
-    response = api.post(f"/api/{owner_id}/chat", data='{"message": "bad \\ud800 text"}', content_type="application/json")
+    response = api.post(
+        f"/api/{owner_id}/chat", data='{"message": "bad \\ud800 text"}', content_type="application/json"
+    )
     assert response.status_code == 400
-    assert response.json() == {"error": "Validation error", "detail": "Message contains invalid Unicode (a lone surrogate)"}
+    assert response.json() == {
+        "error": "Validation error",
+        "detail": "Message contains invalid Unicode (a lone surrogate)",
+    }
 
 
 def test_it_answers_bad_json_with_400(api: APIClient, owner_id: str) -> None:
@@ -146,7 +153,10 @@ def test_it_answers_a_non_json_body_with_415(api: APIClient, owner_id: str) -> N
 def test_it_answers_a_body_over_the_limit_with_413(api: APIClient, owner_id: str) -> None:
     response = chat(api, owner_id, {"message": "a" * 70_000})
     assert response.status_code == 413
-    assert response.json() == {"error": "Payload too large", "detail": "The request body is over the limit of 65536 bytes."}
+    assert response.json() == {
+        "error": "Payload too large",
+        "detail": "The request body is over the limit of 65536 bytes.",
+    }
     assert Message.objects.count() == 0
 
 

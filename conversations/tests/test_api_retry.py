@@ -122,7 +122,7 @@ def test_it_answers_409_while_the_reply_is_still_being_written(api: APIClient, o
 
 
 def test_a_reply_stuck_streaming_after_a_restart_is_closed_and_retried(api: APIClient, owner_id: str, settings) -> None:  # type: ignore[no-untyped-def]
-    settings.ASSISTANT_STALE_REPLY_SECONDS = 120
+    settings.LIVE_REPLY_MAX_SECONDS = 120
     conversation = make_conversation(owner_id)
     add(conversation, "user", "Hello?", age=600)
     stuck = add(conversation, "assistant", "Hel", status="streaming", age=600)

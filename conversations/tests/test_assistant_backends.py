@@ -85,7 +85,7 @@ def test_assistant_backend_openai_is_refused_without_a_key_or_url(monkeypatch: p
         ("ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS", "90", "must not exceed ASSISTANT_TIMEOUT_SECONDS"),
         ("ASSISTANT_MAX_RETRIES", "9", "at most 5"),
         ("ASSISTANT_TEMPERATURE", "3", "at most 2.0"),
-        ("ASSISTANT_STALE_REPLY_SECONDS", "30", "longer than ASSISTANT_TIMEOUT_SECONDS"),
+        ("ASSISTANT_TIMEOUT_SECONDS", "600", "shorter than LIVE_REPLY_MAX_SECONDS"),
     ],
 )
 def test_bad_assistant_settings_stop_the_start(

@@ -32,7 +32,9 @@ def test_it_refuses_an_empty_complete_assistant_reply() -> None:
 
 def test_it_allows_an_empty_pending_assistant_reply() -> None:
     conversation = make_conversation("u1")
-    reply = Message.objects.create(conversation=conversation, user_id="u1", role="assistant", content="", status="pending")
+    reply = Message.objects.create(
+        conversation=conversation, user_id="u1", role="assistant", content="", status="pending"
+    )
     assert reply.is_finished is False
 
 

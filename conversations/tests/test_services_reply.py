@@ -155,7 +155,7 @@ def stuck(conversation: Conversation, *, age: float, status: str = "streaming", 
 
 
 def test_reply_close_stale_closes_only_replies_older_than_the_limit(owner_id: str, settings) -> None:  # type: ignore[no-untyped-def]
-    settings.ASSISTANT_STALE_REPLY_SECONDS = 120
+    settings.LIVE_REPLY_MAX_SECONDS = 120
     conversation = make_conversation(owner_id)
     old_streaming = stuck(conversation, age=121)
     old_pending = stuck(conversation, age=500, status="pending", content="")
@@ -175,7 +175,7 @@ def test_reply_close_stale_closes_only_replies_older_than_the_limit(owner_id: st
 
 @pytest.mark.parametrize("path", ["", "/messages"], ids=["detail", "message-page"])
 def test_reading_a_conversation_closes_its_stale_replies(api: APIClient, owner_id: str, settings, path: str) -> None:  # type: ignore[no-untyped-def]
-    settings.ASSISTANT_STALE_REPLY_SECONDS = 120
+    settings.LIVE_REPLY_MAX_SECONDS = 120
     conversation = make_conversation(owner_id, messages=1)
     old = stuck(conversation, age=3600)
     response = api.get(f"/api/{owner_id}/conversations/{conversation.pk}{path}")

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# What the test suite needs from the system, installed or started when missing (idempotent):
+# Chromium for the browser tests, and PostgreSQL / Redis when DATABASE_URL / REDIS_URL (or
+# TEST_REDIS_URL) point here.
+set -euo pipefail
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "Installing Chromium (Debian package) for the browser tests..."
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+if [[ "${DATABASE_URL:-}" == postgres* ]] && command -v pg_lsclusters >/dev/null 2>&1; then
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    echo "Starting PostgreSQL..."
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  fi
+fi
+
+if [[ "${REDIS_URL:-}${TEST_REDIS_URL:-}" == redis* ]] && command -v redis-server >/dev/null 2>&1; then
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    echo "Starting Redis..."
+    as_root mkdir -p /var/lib/redis /var/log/redis
+    as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log
+    for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done
+  fi
+fi

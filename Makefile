@@ -1,0 +1,48 @@
+# Two commands on a fresh machine:
+#   make run   installs into .venv and serves the chat on http://127.0.0.1:8000 (demo user printed)
+#   make test  installs into .venv (and Chromium for the browser tests) and runs the whole suite
+# DATABASE_URL / REDIS_URL are honoured when set (the CI points them at PostgreSQL and Redis).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install install-dev run serve test lint format bench bench-quick clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+
+install-dev: $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+
+run: install
+	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	DJANGO_DEBUG=1 $(BIN)/python manage.py ensure_demo_user --staff
+	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# Production-style: collected static files served by whitenoise, several ASGI workers.
+serve: install
+	$(BIN)/python manage.py collectstatic --noinput
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/uvicorn chatsite.asgi:application --host $(HOST) --port $(PORT) --workers $${WEB_CONCURRENCY:-4} --proxy-headers
+
+test: install-dev
+	bash .ci/system-deps.sh
+	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=90
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .coverage htmlcov test-artifacts

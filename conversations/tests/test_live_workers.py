@@ -1,0 +1,196 @@
+"""Live replies across worker processes (issue "Live replies": several ASGI workers, one Redis).
+
+Two real uvicorn processes on two loopback ports share the test's PostgreSQL
+database and a Redis channel layer, as N workers behind one port do in
+production. A reply started through one process streams to sockets on the other;
+Stop works from either; a socket that joins mid-reply on the other process gets
+the text so far, then the rest.
+
+Needs PostgreSQL (``DATABASE_URL``) and Redis (``TEST_REDIS_URL``, else
+``REDIS_URL``); skipped with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket as sockets
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection, connections
+from websockets.asyncio.client import ClientConnection, connect
+
+from conversations.auth import issue_token
+from conversations.models import Message
+from conversations.tests.factories import make_conversation
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+
+WAIT = 15.0  # seconds for any one event
+START_TIMEOUT = 30.0  # seconds for a server to start
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL")
+    if not url:
+        pytest.skip("needs Redis: set TEST_REDIS_URL=redis://127.0.0.1:6379/15 (the CI does)")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"needs Redis at {url}: {exc}")
+    return url
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    password = f":{urllib.parse.quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
+    user = urllib.parse.quote(db.get("USER") or "")
+    return f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def _free_port() -> int:
+    with sockets.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"uvicorn on port {port} exited:\n{log.read_text()}")
+        try:
+            with sockets.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"uvicorn on port {port} did not start in {START_TIMEOUT} s:\n{log.read_text()}")
+
+
+@contextmanager
+def uvicorn_workers(count: int, *, redis_url: str, logs: Path) -> Iterator[list[int]]:
+    """``count`` uvicorn processes of the project, each on its own loopback port."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": redis_url,
+        "ASSISTANT_BACKEND": "offline",
+        # About 2.5 s per reply: time to watch it, join it and stop it.
+        "OFFLINE_ASSISTANT_CHUNK_DELAY": "0.1",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "PYTHONUNBUFFERED": "1",
+    }
+    processes: list[subprocess.Popen[bytes]] = []
+    ports = []
+    try:
+        for index in range(count):
+            port = _free_port()
+            log = logs / f"uvicorn-{index}.log"
+            with log.open("wb") as out:
+                process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+                    [sys.executable, "-m", "uvicorn", "chatsite.asgi:application", "--host", "127.0.0.1",
+                     "--port", str(port), "--lifespan", "off", "--log-level", "warning"],
+                    cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            processes.append(process)
+            _wait_listening(port, process, log)
+            ports.append(port)
+        yield ports
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+async def receive(ws: ClientConnection) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+
+
+async def receive_until(ws: ClientConnection, kind: str, *, count: int = 1) -> list[dict[str, Any]]:
+    """Events up to and including the ``count``-th of type ``kind``."""
+    events = []
+    while count:
+        events.append(await receive(ws))
+        count -= events[-1]["type"] == kind
+    return events
+
+
+def text_of(events: list[dict[str, Any]]) -> str:
+    return "".join(event["delta"] for event in events if event["type"] == "reply.delta")
+
+
+@pytest.fixture
+async def workers(redis_url: str, on_postgres: None, tmp_path: Path) -> AsyncIterator[list[int]]:
+    with uvicorn_workers(2, redis_url=redis_url, logs=tmp_path) as ports:
+        yield ports
+    # The ORM's thread keeps its connection; close it so the test database can be dropped.
+    await sync_to_async(connections.close_all)()
+
+
+async def test_a_reply_streams_across_processes_and_stops_from_either(workers: list[int], owner_id: str) -> None:
+    port_a, port_b = workers
+    conversation = await sync_to_async(make_conversation)(owner_id)
+    token = issue_token(user_id=owner_id)[0]
+    path = f"/ws/chat/{conversation.pk}?token={token}"
+
+    async with connect(f"ws://127.0.0.1:{port_a}{path}") as a, connect(f"ws://127.0.0.1:{port_b}{path}") as b:
+        assert (await receive(a))["type"] == "ready"
+        assert (await receive(b))["type"] == "ready"
+
+        # Started through process A; watched and stopped through process B.
+        await a.send(json.dumps({"type": "send", "message": "Across workers", "client_id": "a-1"}))
+        seen_by_b = await receive_until(b, "reply.delta", count=3)
+        assert [event["type"] for event in seen_by_b[:2]] == ["message.created", "reply.started"]
+        assert seen_by_b[0]["client_id"] == "a-1"
+        reply_id = seen_by_b[1]["reply_id"]
+        await b.send(json.dumps({"type": "stop", "reply_id": reply_id}))
+        seen_by_b += await receive_until(b, "reply.finished")
+        seen_by_a = await receive_until(a, "reply.finished")
+
+        assert seen_by_a == seen_by_b
+        finished = seen_by_b[-1]
+        assert finished["status"] == "stopped"
+        reply = await Message.objects.aget(pk=reply_id)
+        assert reply.status == "stopped" and reply.content == text_of(seen_by_b) and len(reply.content) > 0
+        deltas = [event["seq"] for event in seen_by_b if event["type"] == "reply.delta"]
+        assert deltas == list(range(1, finished["seq"] + 1))
+
+        # Started through A again; a page opened on B mid-reply catches up; Stop through A.
+        await a.send(json.dumps({"type": "send", "message": "Join me midway"}))
+        seen_by_a = await receive_until(a, "reply.delta", count=4)
+        reply_id = seen_by_a[1]["reply_id"]
+        async with connect(f"ws://127.0.0.1:{port_b}{path}") as late:
+            ready = await receive(late)
+            assert ready["replies_in_progress"] == [reply_id]
+            snapshot = await receive(late)
+            assert snapshot["type"] == "reply.snapshot" and snapshot["seq"] >= 4
+            followed = await receive_until(late, "reply.delta")
+            await a.send(json.dumps({"type": "stop", "reply_id": reply_id}))
+            followed += await receive_until(late, "reply.finished")
+
+        assert followed[-1]["status"] == "stopped"
+        assert [event["seq"] for event in followed if event["type"] == "reply.delta"] == list(
+            range(snapshot["seq"] + 1, followed[-1]["seq"] + 1)
+        )
+        reply = await Message.objects.aget(pk=reply_id)
+        assert reply.status == "stopped"
+        assert reply.content == snapshot["content"] + text_of(followed)
+        assert await Message.objects.filter(conversation=conversation, role="assistant").acount() == 2
