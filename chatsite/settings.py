@@ -237,14 +237,18 @@ ASSISTANT_SYSTEM_PROMPT = env_str(
 ).strip()
 # Unset: the model's own default (some models accept no other value).
 ASSISTANT_TEMPERATURE = (
-    env_float("ASSISTANT_TEMPERATURE", 1.0, minimum=0.0, maximum=2.0) if env_str("ASSISTANT_TEMPERATURE").strip() else None
+    env_float("ASSISTANT_TEMPERATURE", 1.0, minimum=0.0, maximum=2.0)
+    if env_str("ASSISTANT_TEMPERATURE").strip()
+    else None
 )
 # 0: no limit sent (the server's default).
 ASSISTANT_MAX_OUTPUT_TOKENS = env_int("ASSISTANT_MAX_OUTPUT_TOKENS", 1024, minimum=0)
 # Deadlines, in seconds. They only cut a model that is failing: one that starts
 # answering within the first and finishes within the total is never slowed, so
 # SC-007 (95 % under 3 s) holds wherever the model itself answers in time.
-ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS = env_float("ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS", 15.0, minimum=0.1, maximum=600.0)
+ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS = env_float(
+    "ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS", 15.0, minimum=0.1, maximum=600.0
+)
 ASSISTANT_TIMEOUT_SECONDS = env_float("ASSISTANT_TIMEOUT_SECONDS", 60.0, minimum=0.1, maximum=3600.0)
 if ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS > ASSISTANT_TIMEOUT_SECONDS:
     raise ImproperlyConfigured("ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS must not exceed ASSISTANT_TIMEOUT_SECONDS.")
@@ -256,7 +260,9 @@ OPENAI_API_KEY = env_str("OPENAI_API_KEY").strip()
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL").strip()
 OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini").strip() or "gpt-4o-mini"
 if ASSISTANT_BACKEND == "openai" and not (OPENAI_API_KEY or OPENAI_BASE_URL):
-    raise ImproperlyConfigured("ASSISTANT_BACKEND=openai needs OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (a compatible server).")
+    raise ImproperlyConfigured(
+        "ASSISTANT_BACKEND=openai needs OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (a compatible server)."
+    )
 
 # --- Channels -----------------------------------------------------------------
 

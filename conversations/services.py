@@ -271,9 +271,9 @@ def reply_save_partial(*, reply: Message, content: str) -> bool:
         ``True`` if saved; ``False`` when the reply is no longer pending or
         streaming (stopped, or closed as stale), so the caller should stop.
     """
-    changed = Message.objects.filter(
-        pk=reply.pk, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
-    ).update(content=content, status=Message.Status.STREAMING)
+    changed = Message.objects.filter(pk=reply.pk, status__in=[Message.Status.PENDING, Message.Status.STREAMING]).update(
+        content=content, status=Message.Status.STREAMING
+    )
     if changed:
         reply.content, reply.status = content, Message.Status.STREAMING
     return bool(changed)
@@ -300,9 +300,7 @@ def reply_close_stale(*, conversation: Conversation) -> int:
     return len(live.close_stale_replies(conversation_id=conversation.pk))
 
 
-async def reply_generate(
-    *, start: ChatStart, on_delta: Callable[[str], Awaitable[None]] | None = None
-) -> Message:
+async def reply_generate(*, start: ChatStart, on_delta: Callable[[str], Awaitable[None]] | None = None) -> Message:
     """Ask the assistant for the reply to ``start`` and save it (no transaction held meanwhile).
 
     While text arrives, every ``PARTIAL_SAVE_SECONDS`` the text so far is saved and the

@@ -65,7 +65,12 @@ def _describe(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
     if isinstance(exc, AssistantError):
         return 503, "Assistant unavailable", "The assistant could not answer right now. Please try again.", {}
     if isinstance(exc, ReplyInProgress):
-        return 409, "Conflict", "The assistant is still answering this conversation. Wait for the reply, then try again.", {}
+        return (
+            409,
+            "Conflict",
+            "The assistant is still answering this conversation. Wait for the reply, then try again.",
+            {},
+        )
     if isinstance(exc, NothingToRetry):
         return 409, "Nothing to retry", "The last message already has a reply. Send a new message instead.", {}
     if isinstance(exc, ConversationNotFound):

@@ -107,7 +107,9 @@ class RetryView(AsyncAPIView):
             200: s.ChatResponseSerializer,
             **_COMMON_ERRORS,
             **_NOT_FOUND,
-            409: OpenApiResponse(_ERROR, description="A reply is still being written, or the last message is answered."),
+            409: OpenApiResponse(
+                _ERROR, description="A reply is still being written, or the last message is answered."
+            ),
             429: OpenApiResponse(_ERROR, description="Too many messages; see Retry-After."),
             503: OpenApiResponse(_ERROR, description="The assistant could not answer; the reply is marked failed."),
             504: OpenApiResponse(_ERROR, description="The assistant timed out; the reply is marked failed."),

@@ -268,6 +268,8 @@ def test_a_cursor_from_another_conversation_is_refused(api: APIClient, owner_id:
 def test_a_page_takes_a_fixed_number_of_queries(api: APIClient, owner_id: str, django_assert_num_queries) -> None:
     conversation = make_conversation(owner_id, messages=500)
     cursor = api.get(f"/api/{owner_id}/conversations/{conversation.pk}/messages?limit=100").json()["next_before"]
-    with django_assert_num_queries(4):  # the conversation, its unfinished replies (stale check), the cursor row, the page
+    with django_assert_num_queries(
+        4
+    ):  # the conversation, its unfinished replies (stale check), the cursor row, the page
         response = api.get(f"/api/{owner_id}/conversations/{conversation.pk}/messages?limit=100&before={cursor}")
     assert len(response.json()["messages"]) == 100

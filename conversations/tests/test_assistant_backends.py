@@ -66,8 +66,9 @@ def test_assistant_backend_openai_is_refused_without_a_key_or_url(monkeypatch: p
     """Settings fail at start-up naming the variables (style.md, convention 6)."""
     import importlib
 
-    import chatsite.settings
     from django.core.exceptions import ImproperlyConfigured
+
+    import chatsite.settings
 
     monkeypatch.setenv("ASSISTANT_BACKEND", "openai")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
@@ -93,8 +94,9 @@ def test_bad_assistant_settings_stop_the_start(
 ) -> None:
     import importlib
 
-    import chatsite.settings
     from django.core.exceptions import ImproperlyConfigured
+
+    import chatsite.settings
 
     monkeypatch.setenv(variable, value)
     with pytest.raises(ImproperlyConfigured, match=message):

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 from asgiref.sync import iscoroutinefunction
-from chatsite.middleware import AsyncWhiteNoiseMiddleware
 from django.http import HttpRequest, HttpResponse
 from django.test import AsyncRequestFactory
+
+from chatsite.middleware import AsyncWhiteNoiseMiddleware
 
 
 @pytest.fixture
