@@ -44,5 +44,18 @@ format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Benchmarks (BENCHMARKS.md; docs/benchmarks.md): the production server on PostgreSQL under wrk,
+# against a psycopg baseline measured in the same run. bench-quick is a smoke run of about 3 minutes
+# (report in bench/results/BENCHMARKS-quick.md); bench takes about 15 minutes.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/chat_bench_run
+
+bench: install-dev
+	DATABASE_URL=$(BENCH_DATABASE_URL) bash .ci/system-deps.sh
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench
+
+bench-quick: install-dev
+	DATABASE_URL=$(BENCH_DATABASE_URL) bash .ci/system-deps.sh
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench --quick
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .coverage htmlcov test-artifacts

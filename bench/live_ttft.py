@@ -88,7 +88,7 @@ def main() -> None:
 
     token = issue_token(user_id="bench-user")[0]
     port = free_port()
-    server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+    server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "chatsite.asgi:application", "--port", str(port),
          "--lifespan", "off", "--log-level", "warning"],
         cwd=BASE, env=os.environ.copy(),

@@ -144,6 +144,9 @@ STORAGES = {
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/chat"
 LOGOUT_REDIRECT_URL = "login"
+# A refused form post on the page almost always means the session or its cookies are
+# gone: say so with a link to sign in, instead of Django's technical 403 (FR-014a).
+CSRF_FAILURE_VIEW = "conversations.views.csrf_failure"
 
 # Requests larger than this are refused before their body is parsed (bytes).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_MAX_REQUEST_BYTES", 64 * 1024, minimum=1024)

@@ -8,7 +8,9 @@ existence of someone else's conversation never leaks (contract: Errors, 404).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -110,6 +112,39 @@ def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
     return Message.objects.filter(conversation=conversation).order_by("created_at", "id")
 
 
+DETAIL_CHUNK_SIZE = 2000
+
+
+def conversation_message_chunks(
+    *, conversation: Conversation, fields: tuple[str, ...], chunk_size: int = DETAIL_CHUNK_SIZE
+) -> Iterator[list[dict[str, Any]]]:
+    """Every message of ``conversation``, oldest first, as lists of at most ``chunk_size`` rows.
+
+    Each chunk is its own keyset query on ``msg_conv_created_id_idx``, so the caller may
+    stop between chunks, or resume them from another thread (a streamed response under
+    ASGI), without a server-side cursor or transaction held open; memory stays at one
+    chunk whatever the conversation's length (issue 6: the detail of a long conversation).
+
+    Args:
+        conversation: an already owner-checked conversation.
+        fields: the message fields to load; ``created_at`` and ``id`` are always included.
+        chunk_size: rows per query, >= 1.
+
+    Yields:
+        Non-empty lists of dicts (``QuerySet.values``); nothing for an empty conversation.
+    """
+    names = tuple(dict.fromkeys((*fields, "created_at", "id")))
+    messages = Message.objects.filter(conversation=conversation).order_by("created_at", "id").values(*names)
+    after: Q | None = None
+    while True:
+        rows = list((messages.filter(after) if after is not None else messages)[:chunk_size])
+        if rows:
+            yield rows
+        if len(rows) < chunk_size:
+            return
+        after = _newer_than(rows[-1]["created_at"], rows[-1]["id"])
+
+
 @dataclass(frozen=True)
 class MessagePage:
     """One page of a conversation's messages for cursor pagination.
@@ -124,6 +159,38 @@ class MessagePage:
     @property
     def has_more(self) -> bool:
         return self.next_before is not None
+
+
+def _older_than(created_at: object, message_id: object, *, inclusive: bool = False) -> Q:
+    """Messages before ``(created_at, message_id)`` in the ``(created_at, id)`` order.
+
+    The redundant ``created_at <= ...`` bound is what lets PostgreSQL start the scan of
+    ``msg_conv_created_id_idx`` at the cursor (an index condition); the OR alone is only
+    a filter, applied to every newer message on the way (50,000 rows for a page 50,000
+    messages back: issue 6, BENCHMARKS.md).
+    """
+    same_instant = (
+        Q(created_at=created_at, id__lte=message_id) if inclusive else Q(created_at=created_at, id__lt=message_id)
+    )
+    return Q(created_at__lte=created_at) & (Q(created_at__lt=created_at) | same_instant)
+
+
+def _cursor(messages: QuerySet[Message], message_id: object) -> tuple[object, uuid.UUID]:
+    """``(created_at, id)`` of the cursor message among ``messages``.
+
+    Raises:
+        MessageNotFound: ``message_id`` is malformed or not among ``messages``.
+    """
+    pk = parse_uuid(message_id)
+    row = messages.filter(pk=pk).values_list("created_at", "id").first() if pk else None
+    if row is None:
+        raise MessageNotFound
+    return row
+
+
+def _newer_than(created_at: object, message_id: object) -> Q:
+    """Messages after ``(created_at, message_id)``; the mirror of ``_older_than``."""
+    return Q(created_at__gte=created_at) & (Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=message_id))
 
 
 def message_page(*, conversation: Conversation, before: object = None, limit: int = PAGE_LIMIT_DEFAULT) -> MessagePage:
@@ -142,14 +209,7 @@ def message_page(*, conversation: Conversation, before: object = None, limit: in
     """
     messages = Message.objects.filter(conversation=conversation)
     if before is not None:
-        pk = parse_uuid(before)
-        if pk is None:
-            raise MessageNotFound
-        cursor = messages.filter(pk=pk).values_list("created_at", "id").first()
-        if cursor is None:
-            raise MessageNotFound
-        created_at, cursor_id = cursor
-        messages = messages.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=cursor_id))
+        messages = messages.filter(_older_than(*_cursor(messages, before)))
     newest_first = list(messages.order_by("-created_at", "-id")[: limit + 1])
     has_more = len(newest_first) > limit
     page = newest_first[:limit]
@@ -169,7 +229,7 @@ def history_for_reply(
     """
     rows = (
         Message.objects.filter(conversation_id=conversation_id)
-        .filter(Q(created_at__lt=before.created_at) | Q(created_at=before.created_at, id__lte=before.id))
+        .filter(_older_than(before.created_at, before.id, inclusive=True))
         .filter(Q(role=Message.Role.USER) | Q(status__in=[Message.Status.COMPLETE, Message.Status.STOPPED]))
         .exclude(content="")
         .order_by("-created_at", "-id")
@@ -184,3 +244,57 @@ def history_for_reply(
         used += len(message.content)
     kept.reverse()
     return kept
+
+
+# --- The page's reads (issue 4: the browser chat page) --------------------------------
+
+
+def message_page_after(*, conversation: Conversation, after: object, limit: int = PAGE_LIMIT_DEFAULT) -> MessagePage:
+    """The ``limit`` messages just newer than ``after``, oldest first.
+
+    The mirror of ``message_page``, used by the page's virtualized pane to bring
+    back newer pages it removed from the DOM while the user scrolled up (SC-011).
+    ``next_before`` here is the cursor for the next *newer* page (the last message's
+    id), or ``None`` when this page reaches the newest message.
+
+    Args:
+        conversation: an already owner-checked conversation.
+        after: a message id of this conversation.
+        limit: 1..200 messages.
+
+    Raises:
+        MessageNotFound: ``after`` is malformed or not a message of this conversation.
+    """
+    messages = Message.objects.filter(conversation=conversation)
+    newer = messages.filter(_newer_than(*_cursor(messages, after)))
+    oldest_first = list(newer.order_by("created_at", "id")[: limit + 1])
+    has_more = len(oldest_first) > limit
+    page = oldest_first[:limit]
+    return MessagePage(messages=page, next_before=page[-1].id if has_more else None)
+
+
+def conversation_newest_for_user(*, user_id: str) -> Conversation | None:
+    """``user_id``'s conversation with the newest activity, or ``None`` (FR-002: ``/chat`` opens it)."""
+    return Conversation.objects.filter(user_id=user_id).order_by("-updated_at", "-id").only("id").first()
+
+
+def conversation_sidebar_page(*, user_id: str, limit: int, offset: int = 0) -> tuple[list[Conversation], bool]:
+    """One page of the page's sidebar: ``user_id``'s conversations, newest activity first.
+
+    Unlike ``conversation_list`` there is no total and no message count, so the cost
+    does not grow with the size of the conversations (one indexed query).
+
+    Args:
+        user_id: the owner.
+        limit: conversations per page (>= 1).
+        offset: rows to skip (>= 0).
+
+    Returns:
+        ``(conversations, has_more)``.
+    """
+    rows = list(
+        Conversation.objects.filter(user_id=user_id)
+        .order_by("-updated_at", "-id")
+        .only("id", "title", "updated_at")[offset : offset + limit + 1]
+    )
+    return rows[:limit], len(rows) > limit

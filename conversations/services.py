@@ -245,12 +245,16 @@ def reply_finish(*, reply: Message, content: str, status: str) -> bool:
 PARTIAL_SAVE_SECONDS = 0.5
 
 
-class ReplyInProgress(Exception):
-    """The conversation's last reply is still pending or streaming (retry answers 409)."""
-
-
 class NothingToRetry(Exception):
     """The conversation has no user message, or its last one already has a complete reply (409)."""
+
+
+class ReplyInProgress(NothingToRetry):
+    """The conversation's last reply is still pending or streaming (409).
+
+    A kind of ``NothingToRetry`` (nothing to retry yet), so a door that only knows
+    that one still answers 409; the API tells the two apart.
+    """
 
 
 def reply_save_partial(*, reply: Message, content: str) -> bool:

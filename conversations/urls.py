@@ -1,3 +1,5 @@
+"""The page's routes: ``/chat`` and everything under it needs a session (SC-005)."""
+
 from __future__ import annotations
 
 from django.urls import path
@@ -7,4 +9,13 @@ from conversations import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("chat", views.chat, name="chat"),
+    path("chat/new", views.chat_new, name="chat-new"),
+    path("chat/send", views.send, name="send-new"),
+    path("chat/conversations", views.sidebar, name="sidebar"),
+    path("chat/<uuid:conversation_id>", views.conversation, name="conversation"),
+    path("chat/<uuid:conversation_id>/messages", views.messages, name="messages"),
+    path("chat/<uuid:conversation_id>/send", views.send, name="send"),
+    path("chat/<uuid:conversation_id>/retry", views.retry, name="retry"),
+    path("chat/<uuid:conversation_id>/rename", views.rename, name="rename"),
+    path("chat/<uuid:conversation_id>/delete", views.delete, name="delete"),
 ]

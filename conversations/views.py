@@ -1,25 +1,353 @@
-"""The HTML doors: the chat page and the site's error pages.
+"""The HTML doors: the chat page, its htmx fragments, and the site's error pages.
 
-Errors under ``/api/`` answer the contract's JSON body; elsewhere a person gets a
-page that says what happened and what to do next (FR-014a, SC-008).
+Every view is thin: it parses input with a form, calls one service or selector and
+renders the page, or only the fragment an htmx request swaps in (style.md,
+convention 5). Without JavaScript the forms post and the page re-renders
+(post/redirect/get). Errors under ``/api/`` answer the contract's JSON body;
+elsewhere a person gets a page that says what happened and what to do next
+(FR-014a, SC-008).
+
+The chat identity is ``str(request.user.pk)`` (``auth.user_id_of``), the same as the
+API's JWT subject, so the page and the API see the same conversations.
 """
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+import functools
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
+from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
+
+from conversations import selectors, services
 from conversations.api.errors import INTERNAL_DETAIL, json_error
+from conversations.assistant import AssistantError, AssistantTimeout
+from conversations.auth import user_id_of
+from conversations.forms import MessageForm, RenameForm
+from conversations.models import Conversation, Message
+
+SIDEBAR_PAGE = 30
+MESSAGE_PAGE = selectors.PAGE_LIMIT_DEFAULT
+
+# The pane's failure sentences (FR-014a); the client-side ones live in static/js/chat.js.
+ASSISTANT_FAILED = "The assistant could not answer right now."
+ASSISTANT_TIMED_OUT = "Request timed out. Please try again."
+SESSION_EXPIRED = "Your session has expired. Please sign in again."
+
+View = Callable[..., Any]
+
+
+# --- Sessions ----------------------------------------------------------------------
+
+
+def _htmx_current_path(request: HttpRequest) -> str:
+    """The page the person is on: htmx sends its URL; otherwise the request's own path."""
+    current = request.headers.get("HX-Current-URL")
+    if current:
+        parts = urlsplit(current)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+    return request.get_full_path()
+
+
+def _login_url(next_path: str) -> str:
+    return f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': next_path})}"
+
+
+def _session_expired_fragment(request: HttpRequest, *, status: int) -> HttpResponse:
+    context = {"login_url": _login_url(_htmx_current_path(request)), "detail": SESSION_EXPIRED}
+    return HttpResponse(render_to_string("conversations/_session_expired.html", context), status=status)
+
+
+def _session_expired(request: HttpRequest) -> HttpResponse:
+    """401 fragment for htmx and fetch calls; a redirect to the login page otherwise (SC-005)."""
+    if request.htmx:
+        return _session_expired_fragment(request, status=401)
+    return redirect_to_login(request.get_full_path())
+
+
+def session_required(view: View) -> View:
+    """Like ``login_required``, but an htmx request gets a 401 fragment the page can show.
+
+    A redirect to the login page would be followed by the browser and its HTML
+    swapped into the pane; the fragment instead says "Your session has expired"
+    with a link to sign in again (FR-014a).
+    """
+    if iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            user = await request.auser()
+            if not user.is_authenticated:
+                return _session_expired(request)
+            return await view(request, *args, **kwargs)
+
+        return async_wrapper
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not request.user.is_authenticated:
+            return _session_expired(request)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _owned(request: HttpRequest, conversation_id: uuid.UUID) -> Conversation:
+    """The one ownership lookup (FR-011): someone else's conversation is a 404, never shown."""
+    try:
+        return selectors.conversation_get_for_user(user_id=user_id_of(request.user), conversation_id=conversation_id)
+    except selectors.ConversationNotFound:
+        raise Http404("Conversation not found") from None
+
+
+# --- Pages -------------------------------------------------------------------------
 
 
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("chat")
 
 
-@login_required
+def _sidebar(user_id: str, offset: int = 0) -> dict[str, Any]:
+    rows, has_more = selectors.conversation_sidebar_page(user_id=user_id, limit=SIDEBAR_PAGE, offset=offset)
+    return {"conversations": rows, "sidebar_next": offset + len(rows) if has_more else None}
+
+
+def _render_chat(
+    request: HttpRequest,
+    conversation: Conversation | None,
+    *,
+    page: selectors.MessagePage | None = None,
+    form: MessageForm | None = None,
+    newest_page: bool = True,
+    status: int = 200,
+) -> HttpResponse:
+    """The chat page, or only its conversation pane for an htmx swap (not a history restore)."""
+    context: dict[str, Any] = {
+        "conversation": conversation,
+        "page": page,
+        "newest_page": newest_page,
+        "retry_id": _retry_id(page) if newest_page else None,
+        "form": form or MessageForm(),
+        "max_chars": services.MESSAGE_MAX_CHARS,
+    }
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, "conversations/_pane.html", context, status=status)
+    context.update(_sidebar(user_id_of(request.user)))
+    return render(request, "conversations/chat.html", context, status=status)
+
+
+def _retry_id(page: selectors.MessagePage | None) -> uuid.UUID | None:
+    """The newest message's id when it is a failed reply: only that one can be retried."""
+    if not page or not page.messages:
+        return None
+    newest = page.messages[-1]
+    if newest.role == Message.Role.ASSISTANT and newest.status == Message.Status.FAILED:
+        return newest.id
+    return None
+
+
+@require_GET
+@session_required
+@vary_on_headers("HX-Request")
 def chat(request: HttpRequest) -> HttpResponse:
-    return render(request, "conversations/chat.html")
+    """``/chat``: the newest conversation, or the empty state with a welcome line (FR-002)."""
+    newest = selectors.conversation_newest_for_user(user_id=user_id_of(request.user))
+    if newest is not None:
+        return redirect("conversation", conversation_id=newest.pk)
+    return _render_chat(request, None)
+
+
+@require_GET
+@session_required
+@vary_on_headers("HX-Request")
+def chat_new(request: HttpRequest) -> HttpResponse:
+    """``/chat/new``: the empty state; the first message creates the conversation (FR-010)."""
+    return _render_chat(request, None)
+
+
+@require_GET
+@session_required
+@vary_on_headers("HX-Request")
+def conversation(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """``/chat/<id>``: one conversation with its newest page of messages (SC-004, SC-011).
+
+    ``?before=<message id>`` shows the page before that message instead (the
+    "Show older messages" link when JavaScript is off).
+    """
+    conv = _owned(request, conversation_id)
+    before = request.GET.get("before") or None
+    try:
+        page = selectors.message_page(conversation=conv, before=before, limit=MESSAGE_PAGE)
+    except selectors.MessageNotFound:
+        raise Http404("Message not found") from None
+    return _render_chat(request, conv, page=page, newest_page=before is None)
+
+
+@require_GET
+@session_required
+def messages(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """One page of messages for the virtualized pane: ``?before=`` (older), ``?after=`` (newer) or the newest."""
+    conv = _owned(request, conversation_id)
+    before, after = request.GET.get("before") or None, request.GET.get("after") or None
+    try:
+        if after is not None:
+            page = selectors.message_page_after(conversation=conv, after=after, limit=MESSAGE_PAGE)
+            has_older, has_newer = True, page.has_more
+        else:
+            page = selectors.message_page(conversation=conv, before=before, limit=MESSAGE_PAGE)
+            has_older, has_newer = page.has_more, before is not None
+    except selectors.MessageNotFound:
+        raise Http404("Message not found") from None
+    context = {
+        "conversation": conv,
+        "page": page,
+        "has_older": has_older,
+        "has_newer": has_newer,
+        "retry_id": _retry_id(page) if not has_newer else None,
+    }
+    return render(request, "conversations/_message_page.html", context)
+
+
+@require_GET
+@session_required
+def sidebar(request: HttpRequest) -> HttpResponse:
+    """The next page of the sidebar's conversation list (``?offset=``), newest activity first."""
+    try:
+        offset = max(0, int(request.GET.get("offset", "0")))
+    except ValueError:
+        offset = 0
+    context = _sidebar(user_id_of(request.user), offset)
+    context["current_id"] = selectors.parse_uuid(request.GET.get("current"))
+    return render(request, "conversations/_sidebar_items.html", context)
+
+
+# --- Sending -----------------------------------------------------------------------
+
+
+@require_POST
+@session_required
+async def send(request: HttpRequest, conversation_id: uuid.UUID | None = None) -> HttpResponse:
+    """Send a message and answer with the turn: the saved message and the assistant's reply.
+
+    htmx/fetch callers get the ``_turn.html`` fragment (200; 503 or 504 with the
+    failure sentence and a Retry button when the assistant fails, the user's message
+    being saved already); a plain form post is redirected back to the conversation
+    (PRG). Invalid input: 400 with the reason, and the typed text kept (FR-017).
+    """
+    user = await request.auser()
+    user_id = user_id_of(user)
+    form = MessageForm(request.POST)
+    if not form.is_valid():
+        return await sync_to_async(_invalid_message)(request, form, conversation_id)
+    try:
+        start = await sync_to_async(services.chat_begin)(
+            user_id=user_id, conversation_id=conversation_id, text=form.cleaned_data["text"]
+        )
+    except selectors.ConversationNotFound:
+        raise Http404("Conversation not found") from None
+    status, error = 200, None
+    try:
+        reply = await services.reply_generate(start=start)
+    except AssistantTimeout:
+        reply, status, error = start.reply, 504, ASSISTANT_TIMED_OUT
+    except AssistantError:
+        reply, status, error = start.reply, 503, ASSISTANT_FAILED
+    if not request.htmx:
+        return redirect("conversation", conversation_id=start.conversation.pk)
+    context = {
+        "conversation": start.conversation,
+        "turn": [start.user_message, reply],
+        "error": error,
+        "retry_id": reply.pk if error else None,
+    }
+    return await sync_to_async(render)(request, "conversations/_turn.html", context, status=status)
+
+
+def _invalid_message(request: HttpRequest, form: MessageForm, conversation_id: uuid.UUID | None) -> HttpResponse:
+    detail = " ".join(form.errors.get("text", [])) or "The message could not be sent."
+    if request.htmx:
+        return render(request, "conversations/_error.html", {"detail": detail}, status=400)
+    conv = _owned(request, conversation_id) if conversation_id else None
+    page = selectors.message_page(conversation=conv, limit=MESSAGE_PAGE) if conv else None
+    return _render_chat(request, conv, page=page, form=form, status=400)
+
+
+@require_POST
+@session_required
+async def retry(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """Ask again for the conversation's failed newest reply, without resending the user's message.
+
+    htmx: 200 with the reply's article, 503/504 with the failure sentence and Retry
+    again, 409 when the newest message is not a failed reply (a second click).
+    """
+    user = await request.auser()
+    conv = await sync_to_async(_owned)(request, conversation_id)
+    status, error, turn = 200, None, []
+    try:
+        turn = [await services.chat_retry(user_id=user_id_of(user), conversation_id=conv.pk)]
+    except selectors.ConversationNotFound:
+        raise Http404("Conversation not found") from None
+    except services.NothingToRetry:
+        if not request.htmx:
+            return redirect("conversation", conversation_id=conv.pk)
+        detail = "There is nothing to retry: the reply has already arrived."
+        return await sync_to_async(render)(request, "conversations/_error.html", {"detail": detail}, status=409)
+    except AssistantTimeout:
+        status, error = 504, ASSISTANT_TIMED_OUT
+    except AssistantError:
+        status, error = 503, ASSISTANT_FAILED
+    if not request.htmx:
+        return redirect("conversation", conversation_id=conv.pk)
+    context = {"conversation": conv, "turn": turn, "error": error}
+    return await sync_to_async(render)(request, "conversations/_turn.html", context, status=status)
+
+
+# --- Rename and delete -------------------------------------------------------------
+
+
+@require_POST
+@session_required
+def rename(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """Rename a conversation; htmx gets the new header plus the sidebar entry (out of band)."""
+    conv = _owned(request, conversation_id)
+    form = RenameForm(request.POST)
+    error = None
+    if form.is_valid():
+        services.conversation_rename(conversation=conv, title=form.cleaned_data["title"])
+    else:
+        error = " ".join(form.errors.get("title", []))
+    if not request.htmx:
+        if error:
+            page = selectors.message_page(conversation=conv, limit=MESSAGE_PAGE)
+            return _render_chat(request, conv, page=page, status=400)
+        return redirect("conversation", conversation_id=conv.pk)
+    context = {"conversation": conv, "rename_error": error, "oob": error is None}
+    return render(request, "conversations/_renamed.html", context, status=400 if error else 200)
+
+
+@require_POST
+@session_required
+def delete(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """Delete a conversation (confirmed in the page) and open the newest remaining one."""
+    conv = _owned(request, conversation_id)
+    services.conversation_delete(conversation=conv)
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("chat"))
+    return redirect("chat")
+
+
+# --- Error pages -------------------------------------------------------------------
 
 
 def _is_api(request: HttpRequest) -> bool:
@@ -29,6 +357,8 @@ def _is_api(request: HttpRequest) -> bool:
 def _error_page(request: HttpRequest, status: int, title: str, detail: str) -> HttpResponse:
     if _is_api(request):
         return json_error(status, title, detail)
+    if getattr(request, "htmx", False):
+        return render(request, "conversations/_error.html", {"detail": detail}, status=status)
     return render(request, "error.html", {"title": title, "detail": detail}, status=status)
 
 
@@ -48,3 +378,13 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     return _error_page(request, 500, "Internal server error", INTERNAL_DETAIL)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A refused form post. In practice the session or its cookies are gone, so say that (FR-014a)."""
+    if _is_api(request):
+        return json_error(403, "Forbidden", "CSRF verification failed. Sign in again and retry.")
+    if getattr(request, "htmx", False):
+        return _session_expired_fragment(request, status=403)
+    context = {"title": "Session expired", "detail": SESSION_EXPIRED, "login_url": _login_url(request.path)}
+    return render(request, "error.html", context, status=403)

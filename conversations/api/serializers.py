@@ -150,11 +150,18 @@ class MessageSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class ConversationDetailSerializer(serializers.Serializer):
+class ConversationHeaderSerializer(serializers.Serializer):
+    """The conversation's own fields in the detail (the messages are streamed after them)."""
+
     id = serializers.UUIDField()
     title = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+
+
+class ConversationDetailSerializer(ConversationHeaderSerializer):
+    """The detail's documented shape (the body itself is written by ``api.streaming``)."""
+
     messages = MessageSerializer(many=True)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from adrf.views import APIView as AsyncAPIView
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -22,6 +23,7 @@ from conversations import selectors, services
 from conversations.api import serializers as s
 from conversations.api.parsers import LimitedJSONParser
 from conversations.api.permissions import PathUserMatches
+from conversations.api.streaming import conversation_detail_response
 from conversations.auth import issue_token, user_id_of
 
 _ERROR = s.ErrorSerializer
@@ -141,21 +143,14 @@ class ConversationDetailView(OwnerAPIView):
         parameters=[_USER_ID, _CONVERSATION_ID],
         responses={200: s.ConversationDetailSerializer, **_COMMON_ERRORS, **_NOT_FOUND},
     )
-    def get(self, request: Request, user_id: str, conversation_id: str) -> Response:
-        """``GET /api/{user_id}/conversations/{conversation_id}``: every message, oldest first."""
+    def get(self, request: Request, user_id: str, conversation_id: str) -> StreamingHttpResponse:
+        """``GET /api/{user_id}/conversations/{conversation_id}``: every message, oldest first.
+
+        Streamed, so memory does not grow with the conversation (issue 6, BENCHMARKS.md).
+        """
         conversation = selectors.conversation_get_for_user(user_id=user_id, conversation_id=conversation_id)
         services.reply_close_stale(conversation=conversation)
-        messages = selectors.conversation_messages(conversation=conversation).values(
-            "id", "role", "content", "status", "created_at"
-        )
-        body = {
-            "id": conversation.id,
-            "title": conversation.title,
-            "created_at": conversation.created_at,
-            "updated_at": conversation.updated_at,
-            "messages": messages.iterator(chunk_size=2000),
-        }
-        return Response(s.ConversationDetailSerializer(body).data)
+        return conversation_detail_response(request._request, conversation)
 
     @extend_schema(
         operation_id="conversations_rename",

@@ -43,6 +43,16 @@ def _fresh_backends() -> Iterator[None]:
     reset_jwks_cache()
 
 
+@pytest.fixture(autouse=True)
+def _static_files_without_manifest(settings) -> None:
+    # Production serves hashed names from collectstatic's manifest (whitenoise); the
+    # suite renders pages without running collectstatic first.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 @pytest.fixture
 def owner(django_user_model):
     return django_user_model.objects.create_user(username="owner", password=PASSWORD)

@@ -90,9 +90,15 @@ def test_the_list_takes_a_fixed_number_of_queries(api: APIClient, owner_id: str,
 # --- Detail -----------------------------------------------------------------------
 
 
+def streamed_json(response) -> object:
+    """The body of a streamed JSON response (the detail is streamed: issue 6)."""
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    return json.loads(b"".join(response.streaming_content))
+
+
 def test_the_detail_returns_every_message_oldest_first(api: APIClient, owner_id: str) -> None:
     conversation = make_conversation(owner_id, title="T", messages=7)
-    body = api.get(f"/api/{owner_id}/conversations/{conversation.pk}").json()
+    body = streamed_json(api.get(f"/api/{owner_id}/conversations/{conversation.pk}"))
     assert body["id"] == str(conversation.pk) and body["title"] == "T"
     assert [m["content"] for m in body["messages"]] == [f"message {i}" for i in range(7)]
     assert [m["role"] for m in body["messages"][:2]] == ["user", "assistant"]
@@ -102,8 +108,32 @@ def test_the_detail_returns_every_message_oldest_first(api: APIClient, owner_id:
 def test_the_detail_takes_a_fixed_number_of_queries(api: APIClient, owner_id: str, django_assert_num_queries) -> None:
     conversation = make_conversation(owner_id, messages=300)
     with django_assert_num_queries(3):  # the conversation, its unfinished replies (stale check), its messages
-        response = api.get(f"/api/{owner_id}/conversations/{conversation.pk}")
-    assert len(response.json()["messages"]) == 300
+        body = streamed_json(api.get(f"/api/{owner_id}/conversations/{conversation.pk}"))
+    assert len(body["messages"]) == 300
+
+
+def test_the_detail_streams_long_conversations_in_chunks_with_nothing_lost(
+    api: APIClient, owner_id: str, django_assert_num_queries, monkeypatch
+) -> None:
+    from conversations import selectors
+
+    monkeypatch.setattr(selectors, "DETAIL_CHUNK_SIZE", 3)
+    conversation = make_conversation(owner_id, messages=10)
+    # Messages saved in the same instant must still come once each, in (created_at, id) order.
+    same = conversation.messages.order_by("created_at", "id")[4].created_at
+    Message.objects.filter(conversation=conversation, content__in=["message 5", "message 6"]).update(created_at=same)
+    expected = list(
+        Message.objects.filter(conversation=conversation).order_by("created_at", "id").values_list("content", flat=True)
+    )
+    with django_assert_num_queries(2 + 4):  # the conversation, the stale check, 4 chunks of at most 3 messages
+        body = streamed_json(api.get(f"/api/{owner_id}/conversations/{conversation.pk}"))
+    assert [m["content"] for m in body["messages"]] == expected
+
+
+def test_the_detail_of_an_empty_conversation_is_valid_json(api: APIClient, owner_id: str) -> None:
+    conversation = make_conversation(owner_id, title="Empty", messages=0)
+    body = streamed_json(api.get(f"/api/{owner_id}/conversations/{conversation.pk}"))
+    assert body["title"] == "Empty" and body["messages"] == []
 
 
 @pytest.mark.parametrize("method", ["get", "delete"])

@@ -18,11 +18,11 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
-from chatsite.asgi import application
 from django.core.cache import cache
 from django.db import connections
 from django.test import Client
 
+from chatsite.asgi import application
 from conversations import live, services
 from conversations.assistant import AssistantError, ChatTurn, set_assistant
 from conversations.assistant.offline import OfflineAssistant, offline_reply

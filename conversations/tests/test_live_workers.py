@@ -100,7 +100,7 @@ def uvicorn_workers(count: int, *, redis_url: str, logs: Path) -> Iterator[list[
             port = _free_port()
             log = logs / f"uvicorn-{index}.log"
             with log.open("wb") as out:
-                process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+                process = subprocess.Popen(
                     [sys.executable, "-m", "uvicorn", "chatsite.asgi:application", "--host", "127.0.0.1",
                      "--port", str(port), "--lifespan", "off", "--log-level", "warning"],
                     cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,

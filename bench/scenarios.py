@@ -1,0 +1,471 @@
+"""The scenarios of issue 6. Each takes the run's ``Context`` and returns a report ``Section``.
+
+To add one: write ``def scenario_x(ctx: Context) -> Section`` and append it to
+``SCENARIOS`` (``bench.run --only x`` runs it alone). Figures come from ``run_wrk``
+(HTTP load against the real server) or from a small client of your own; repeat
+each timed figure ``ctx.runs`` times and report ``Spread`` (min/median/max).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import dataset
+from bench.baseline import run_baseline
+from bench.context import Context
+from bench.report import Section, TargetRow, load_table
+from bench.server import Server, read_status_kb, reset_peak
+from bench.stats import LoadResult, spread, spreads
+from bench.wrk import run_wrk, write_requests
+
+CHAT_TEXT = "Hello! Could you summarise what we talked about yesterday, in two sentences?"
+# The server configuration the main figures use (what `make serve` should run with).
+RECOMMENDED = {"DATABASE_POOL": "1"}
+RECOMMENDED_LABEL = "psycopg pool (DATABASE_POOL=1)"
+CONNECTION_MODES = {
+    "new connection per request (default)": {},
+    "persistent (DATABASE_CONN_MAX_AGE=60)": {"DATABASE_CONN_MAX_AGE": "60"},
+    RECOMMENDED_LABEL: RECOMMENDED,
+}
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _load(ctx: Context, server: Server, requests_file: Path, clients: int) -> tuple[list[LoadResult], list[float]]:
+    """Warm up, then ``ctx.runs`` timed wrk runs; returns the runs and server CPU ms per request."""
+    run_wrk(base_url=server.base_url, requests_file=requests_file, clients=clients, seconds=ctx.warmup)
+    results, cpu = [], []
+    for _ in range(ctx.runs):
+        pids = server.worker_pids()
+        before = _cpu_seconds(pids)
+        result = run_wrk(base_url=server.base_url, requests_file=requests_file, clients=clients, seconds=ctx.seconds)
+        results.append(result)
+        cpu.append((_cpu_seconds(pids) - before) * 1000 / max(result.requests, 1))
+    return results, cpu
+
+
+def _chat_requests(ctx: Context) -> Path:
+    body = json.dumps({"message": CHAT_TEXT})
+    rows = []
+    for i in range(dataset.CHAT_USERS):
+        user = dataset.chat_user(i)
+        rows.append(("POST", f"/api/{user}/chat", ctx.tokens[user], body))
+    return write_requests(ctx.work_dir / "chat.tsv", rows)
+
+
+def _chat_users() -> list[str]:
+    return [dataset.chat_user(i) for i in range(dataset.CHAT_USERS)]
+
+
+def _baseline_runs(ctx: Context, clients: int) -> tuple[list[LoadResult], list[float]]:
+    results, cpu = [], []
+    for _ in range(ctx.runs):
+        before = time.process_time()
+        result = run_baseline(dsn=ctx.dsn, clients=clients, seconds=ctx.seconds, user_ids=_chat_users(), text=CHAT_TEXT)
+        results.append(result)
+        cpu.append((time.process_time() - before) * 1000 / max(result.requests, 1))
+    return results, cpu
+
+
+def _mark(met: bool | None) -> str:
+    return {True: "met", False: "**missed**", None: "reported"}[met]
+
+
+# --- (a) + (b): chat POST against the SQL baseline -----------------------------------------
+
+
+def scenario_chat(ctx: Context) -> Section:
+    """Chat POST (offline assistant) at 16, 1 and 64 clients over 1,000 users, against the baseline."""
+    dataset.delete_chat_rows(ctx.dsn)
+    requests_file = _chat_requests(ctx)
+    runs: dict[str, list[LoadResult]] = {}
+    cpu: dict[str, list[float]] = {}
+    ratios: list[float] = []
+    with ctx.server(**RECOMMENDED) as server:
+        run_wrk(base_url=server.base_url, requests_file=requests_file, clients=16, seconds=ctx.warmup)
+        # Server and baseline runs alternate, so a burst of noise on the shared machine hits both.
+        for _ in range(ctx.runs):
+            pids = server.worker_pids()
+            before = _cpu_seconds(pids)
+            web = run_wrk(base_url=server.base_url, requests_file=requests_file, clients=16, seconds=ctx.seconds)
+            cpu.setdefault("chat, 16 clients", []).append((_cpu_seconds(pids) - before) * 1000 / max(web.requests, 1))
+            began = time.process_time()
+            base = run_baseline(dsn=ctx.dsn, clients=16, seconds=ctx.seconds, user_ids=_chat_users(), text=CHAT_TEXT)
+            cpu.setdefault("baseline SQL, 16 connections", []).append(
+                (time.process_time() - began) * 1000 / max(base.requests, 1)
+            )
+            runs.setdefault("chat, 16 clients", []).append(web)
+            runs.setdefault("baseline SQL, 16 connections", []).append(base)
+            ratios.append(web.throughput / base.throughput if base.throughput else 0.0)
+        for clients in (1, 64):
+            label = f"chat, {clients} client{'s' if clients > 1 else ''}"
+            runs[label], cpu[label] = _load(ctx, server, requests_file, clients)
+    runs["baseline SQL, 1 connection"], cpu["baseline SQL, 1 connection"] = _baseline_runs(ctx, 1)
+    ratio_1 = [
+        w.throughput / b.throughput
+        for w, b in zip(runs["chat, 1 client"], runs["baseline SQL, 1 connection"], strict=True)
+    ]
+
+    main = spreads(runs["chat, 16 clients"])
+    ratio = spread(ratios)
+    errors = sum(r.errors for rs in runs.values() for r in rs)
+    p95_met = main["p95_ms"].median <= 30
+    ratio_met = ratio.median >= 0.70
+    order = [
+        "chat, 16 clients",
+        "baseline SQL, 16 connections",
+        "chat, 1 client",
+        "baseline SQL, 1 connection",
+        "chat, 64 clients",
+    ]
+    table = load_table([(k, runs[k]) for k in order], with_cpu={k: spread(v) for k, v in cpu.items()})
+    body = f"""Server: `uvicorn chatsite.asgi:application --workers {ctx.workers}` with {RECOMMENDED_LABEL}; wrk replays
+`POST /api/{{user_id}}/chat` for 1,000 users (a pre-issued token each, round-robin), each request starting a
+new conversation. Baseline: `bench/baseline.py`, the same SQL statements with psycopg and one persistent
+connection per client, run alternately with the server so that noise hits both. For the baseline rows the
+CPU column is the baseline program's own CPU per turn.
+
+{table}
+
+Throughput ratio chat / baseline at 16 clients: **{ratio.fmt(2)}** (target ≥ 0.70); at 1 client: {spread(ratio_1).fmt(2)}.
+Errors over all runs: {errors}."""
+    return Section(
+        title="Chat POST against the SQL baseline (a, b)",
+        body=body,
+        targets=[
+            TargetRow("chat POST, 16 clients: p95", "≤ 30 ms", f"{main['p95_ms'].fmt(1)} ms", p95_met),
+            TargetRow(
+                "chat POST, 16 clients: throughput vs baseline",
+                "≥ 70 %",
+                f"{ratio.median:.0%} ({ratio.min:.0%}–{ratio.max:.0%})",
+                ratio_met,
+            ),
+            TargetRow("chat POST, 1/16/64 clients: errors", "0", str(errors), errors == 0),
+            TargetRow(
+                "chat POST, 1 client: p95", "reported", f"{spreads(runs['chat, 1 client'])['p95_ms'].fmt(1)} ms", None
+            ),
+            TargetRow(
+                "chat POST, 64 clients: p95",
+                "reported",
+                f"{spreads(runs['chat, 64 clients'])['p95_ms'].fmt(1)} ms",
+                None,
+            ),
+        ],
+        data={
+            "runs": {k: [r.as_dict() for r in v] for k, v in runs.items()},
+            "cpu_ms": cpu,
+            "ratios_16": ratios,
+            "ratios_1": ratio_1,
+        },
+    )
+
+
+def scenario_chat_configs(ctx: Context) -> Section:
+    """Chat POST at 16 clients: connection handling and worker count (what helps, what does not)."""
+    requests_file = _chat_requests(ctx)
+    rows: list[tuple[str, list[LoadResult]]] = []
+    cpu: dict[str, list[float]] = {}
+    configs = [(f"{label}, {ctx.workers} workers", ctx.workers, env) for label, env in CONNECTION_MODES.items()]
+    worker_counts = (1, 4) if not ctx.quick else ()
+    configs += [(f"{RECOMMENDED_LABEL}, {n} worker{'s' if n > 1 else ''}", n, RECOMMENDED) for n in worker_counts]
+    for label, workers, env in configs:
+        with ctx.server(workers=workers, **env) as server:
+            results, cpu[label] = _load(ctx, server, requests_file, 16)
+        rows.append((label, results))
+    body = (
+        "Chat POST at 16 clients, one server per line. Under ASGI, Django runs each request's sync parts in a "
+        "thread of its own (asgiref `ThreadSensitiveContext`), and the async chat view reaches the database "
+        "through `sync_to_async`, so every chat turn makes several thread hand-offs; the CPU column shows what "
+        "a request costs the server whatever the load on the machine.\n\n"
+        + load_table(rows, with_cpu={k: spread(v) for k, v in cpu.items()})
+    )
+    return Section(
+        title="Chat POST: connections and workers",
+        body=body,
+        data={"runs": {k: [r.as_dict() for r in v] for k, v in rows}, "cpu_ms": cpu},
+    )
+
+
+# --- (c) + (d): message pages and the conversation list, with their plans -------------------
+
+
+def _explain(capture: Callable[[], object], *, keep: Callable[[str], bool]) -> list[tuple[str, str]]:
+    """Run ``capture`` under ``CaptureQueriesContext``; EXPLAIN ANALYZE each kept statement."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        capture()
+    plans = []
+    with connection.cursor() as cursor:
+        for query in queries.captured_queries:
+            sql = query["sql"]
+            if not keep(sql):
+                continue
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+            plans.append((sql, "\n".join(row[0] for row in cursor.fetchall())))
+    return plans
+
+
+def _count_queries(method: str, path: str, token: str, body: str | None = None) -> int:
+    """SQL statements the view runs for one request (in-process Django test client)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    with CaptureQueriesContext(connection) as queries:
+        if method == "POST":
+            response = client.post(path, data=body, content_type="application/json")
+        else:
+            response = client.get(path)
+    if response.status_code != 200:
+        raise RuntimeError(f"{method} {path} answered {response.status_code}")
+    if response.streaming:
+        b"".join(response.streaming_content)
+    return len([q for q in queries.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")])
+
+
+def _plans_md(plans: list[tuple[str, str]]) -> str:
+    return "\n\n".join(f"```sql\n{sql}\n```\n\n```\n{plan}\n```" for sql, plan in plans)
+
+
+def scenario_pages(ctx: Context) -> Section:
+    """Newest page and a page 50,000 messages back in a 100,000-message conversation."""
+    from conversations import selectors
+    from conversations.models import Conversation
+
+    user = dataset.LONG_USER
+    token = ctx.tokens[user]
+    conv = dataset.long_conversation_id()
+    cursor = dataset.long_message_id(dataset.LONG_MESSAGES - 50_000)
+    paths = {
+        "newest page": f"/api/{user}/conversations/{conv}/messages?limit=50",
+        "page 50,000 back": f"/api/{user}/conversations/{conv}/messages?before={cursor}&limit=50",
+    }
+    rows, cpu, targets = [], {}, []
+    with ctx.server(**RECOMMENDED) as server:
+        for name, path in paths.items():
+            file = write_requests(ctx.work_dir / "page.tsv", [("GET", path, token, "")])
+            for clients in (1, 8):
+                label = f"{name}, {clients} client{'s' if clients > 1 else ''}"
+                results, cpu[label] = _load(ctx, server, file, clients)
+                rows.append((label, results))
+                if clients == 1:
+                    p95 = spreads(results)["p95_ms"]
+                    targets.append(
+                        TargetRow(
+                            f"messages: {name} (100,000-message conversation), p95",
+                            "≤ 10 ms",
+                            f"{p95.fmt(1)} ms",
+                            p95.median <= 10,
+                        )
+                    )
+    conversation = Conversation.objects.get(pk=conv)
+    plans = _explain(
+        lambda: selectors.message_page(conversation=conversation, before=cursor, limit=50),
+        keep=lambda sql: "ORDER BY" in sql,
+    )
+    page_plan = plans[-1][1]  # the cursor lookup comes first, the page query last
+    index_cond = next((line for line in page_plan.splitlines() if "Index Cond" in line), "")
+    uses_index = "msg_conv_created_id_idx" in page_plan and "created_at" in index_cond
+    queries = {name: _count_queries("GET", path, token) for name, path in paths.items()}
+    targets.append(
+        TargetRow(
+            "messages: page query uses msg_conv_created_id_idx, cursor in the Index Cond",
+            "yes",
+            "yes" if uses_index else "no",
+            uses_index,
+        )
+    )
+    body = f"""`GET .../messages?limit=50` (newest page) and `?before=<id>&limit=50` with the cursor 50,000
+messages back, in one conversation of 100,000 messages. The target is read at 1 client (one person paging);
+8 clients show the same requests under load. SQL statements per request: newest page {queries["newest page"]},
+page 50,000 back {queries["page 50,000 back"]} (ownership check, cursor lookup, page).
+
+{load_table(rows, with_cpu={k: spread(v) for k, v in cpu.items()})}
+
+The page query 50,000 messages back, as the selector sends it, with `EXPLAIN (ANALYZE, BUFFERS)`:
+
+{_plans_md(plans)}"""
+    return Section(title="Message pages in a 100,000-message conversation (c)", body=body, targets=targets,
+                   data={"runs": {k: [r.as_dict() for r in v] for k, v in rows}, "cpu_ms": cpu, "queries": queries})  # fmt: skip
+
+
+def scenario_list(ctx: Context) -> Section:
+    """The conversation list of a user with 10,000 conversations."""
+    from conversations import selectors
+
+    user = dataset.MANY_USER
+    path = f"/api/{user}/conversations"
+    file = write_requests(ctx.work_dir / "list.tsv", [("GET", path, ctx.tokens[user], "")])
+    rows, cpu = [], {}
+    floor = write_requests(ctx.work_dir / "floor.tsv", [("GET", path, "not-a-token", "")])
+    with ctx.server(**RECOMMENDED) as server:
+        for clients in (1, 8):
+            label = f"list, {clients} client{'s' if clients > 1 else ''}"
+            results, cpu[label] = _load(ctx, server, file, clients)
+            rows.append((label, results))
+        # The floor: the same URL refused with 401 (no SQL at all): what the framework alone costs.
+        label = "floor: same URL answered 401, 1 client (errors = the 401s)"
+        results, cpu[label] = _load(ctx, server, floor, 1)
+        rows.append((label, results))
+    p95 = spreads(rows[0][1])["p95_ms"]
+    plans = _explain(lambda: selectors.conversation_list(user_id=user), keep=lambda sql: sql.startswith("SELECT"))
+    queries = _count_queries("GET", path, ctx.tokens[user])
+    body = f"""`GET /api/{{user_id}}/conversations` (first page of 20, with the total and each conversation's
+message count) for a user with 10,000 conversations. Target read at 1 client. SQL statements per request: {queries}.
+
+{load_table(rows, with_cpu={k: spread(v) for k, v in cpu.items()})}
+
+{_plans_md(plans)}"""
+    return Section(
+        title="Conversation list of a user with 10,000 conversations (d)",
+        body=body,
+        targets=[TargetRow("list: 10,000 conversations, p95", "≤ 15 ms", f"{p95.fmt(1)} ms", p95.median <= 15)],
+        data={"runs": {k: [r.as_dict() for r in v] for k, v in rows}, "cpu_ms": cpu, "queries": queries},
+    )
+
+
+# --- (e): the full detail of a long conversation: time and memory ----------------------------
+
+
+def _get(port: int, path: str, token: str) -> tuple[int, int, float, float]:
+    """GET ``path``; returns (status, body bytes, seconds to the first byte, seconds to the last)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    began = time.perf_counter()
+    conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+    response = conn.getresponse()
+    first = time.perf_counter() - began
+    size = 0
+    while chunk := response.read(1 << 16):
+        size += len(chunk)
+    total = time.perf_counter() - began
+    conn.close()
+    return response.status, size, first, total
+
+
+def scenario_detail(ctx: Context) -> Section:
+    """``GET /api/{user_id}/conversations/{id}`` for 1,000, 10,000 and 50,000 messages: time and peak memory."""
+    user = dataset.DETAIL_USER
+    token = ctx.tokens[user]
+    warm = f"/api/{user}/conversations/{dataset.detail_conversation_id(dataset.DETAIL_WARMUP)}"
+    figures: dict[int, dict[str, list[float]]] = {}
+    for size in dataset.DETAIL_SIZES:
+        path = f"/api/{user}/conversations/{dataset.detail_conversation_id(size)}"
+        for _ in range(ctx.runs):
+            # A fresh one-worker server each time: a Python process keeps freed memory, so a
+            # second large request in the same process would hide the first one's peak.
+            with ctx.server(workers=1, **RECOMMENDED) as server:
+                pid = server.worker_pids()[0]
+                for _ in range(3):
+                    _get(server.port, warm, token)
+                time.sleep(0.2)
+                rss_before = read_status_kb(pid, "VmRSS")
+                if not reset_peak(pid):
+                    raise RuntimeError("cannot reset the peak RSS (/proc/<pid>/clear_refs)")
+                status, body_bytes, first, total = _get(server.port, path, token)
+                if status != 200:
+                    raise RuntimeError(f"detail of {size} messages answered {status}")
+                peak = read_status_kb(pid, "VmHWM")
+            f = figures.setdefault(size, {})
+            f.setdefault("seconds", []).append(total)
+            f.setdefault("first_byte_s", []).append(first)
+            f.setdefault("response_mib", []).append(body_bytes / 2**20)
+            f.setdefault("peak_delta_mib", []).append(max(peak - rss_before, 0) / 1024)
+            f.setdefault("rss_before_mib", []).append(rss_before / 1024)
+    lines = [
+        "| messages | response MiB | time ms | first byte ms | worker RSS before MiB | peak RSS growth MiB | growth / response |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for size, f in figures.items():
+        growth = spread(f["peak_delta_mib"])
+        ratio = spread([g / r for g, r in zip(f["peak_delta_mib"], f["response_mib"], strict=True)])
+        lines.append(
+            f"| {size:,} | {spread(f['response_mib']).fmt(2)} | {spread([s * 1000 for s in f['seconds']]).fmt(0)} | "
+            f"{spread([s * 1000 for s in f['first_byte_s']]).fmt(0)} | {spread(f['rss_before_mib']).fmt(0)} | "
+            f"{growth.fmt(1)} | {ratio.fmt(2)} |"
+        )
+    small, large = dataset.DETAIL_SIZES[0], dataset.DETAIL_SIZES[-1]
+    med = {s: {k: spread(v).median for k, v in f.items()} for s, f in figures.items()}
+    slope = (med[large]["peak_delta_mib"] - med[small]["peak_delta_mib"]) / max(
+        med[large]["response_mib"] - med[small]["response_mib"], 1e-9
+    )
+    bounded = slope <= 1.5
+    ten_k = figures[10_000]
+    body = f"""The contract's detail (every message of the conversation in one JSON body), fetched from a fresh
+one-worker server; "peak RSS growth" is the worker's peak resident memory during the request (VmHWM after
+resetting it through `/proc/<pid>/clear_refs`) minus its resident memory before. Memory that grows with the
+conversation beyond the response itself shows as "growth / response" well above 1.
+
+{chr(10).join(lines)}
+
+Extra peak memory per extra MiB of response, {small:,} → {large:,} messages: **{slope:.2f}**
+(≤ 1.5 counts as "does not grow beyond the response")."""
+    return Section(
+        title="Full detail of a long conversation: time and memory (e)",
+        body=body,
+        targets=[
+            TargetRow(
+                "detail: 10,000 messages, time",
+                "reported",
+                f"{spread([s * 1000 for s in ten_k['seconds']]).fmt(0)} ms",
+                None,
+            ),
+            TargetRow(
+                "detail: 10,000 messages, peak RSS growth",
+                "reported",
+                f"{spread(ten_k['peak_delta_mib']).fmt(1)} MiB for {spread(ten_k['response_mib']).fmt(1)} MiB of JSON",
+                None,
+            ),
+            TargetRow("detail: memory beyond the response (MiB per MiB, 1k → 50k)", "≤ 1.5", f"{slope:.2f}", bounded),
+        ],
+        data={"figures": {str(k): v for k, v in figures.items()}, "slope": slope},
+    )
+
+
+# --- Scenarios of other issues: stubs, no figures yet ------------------------------------------
+
+PENDING = [
+    ("chat POST with a 2 s model (fake OpenAI server), 500 in flight", "p95 ≤ 2.3 s, 0 errors, peak memory",
+     "TODO(issue 3): `bench/concurrency.py` measures it; wire it in as `scenario_slow_model` here."),
+    ("chat POST with a 2 s model, 2,000 in flight", "p95 ≤ 2.3 s, 0 errors, peak memory",
+     "TODO(issue 3): same script with 2,000 in flight (raise `ulimit -n` and the uvicorn backlog)."),
+    ("streamed reply: time to first token at the WebSocket minus the model's", "≤ 50 ms median",
+     "TODO(issue 5): a WebSocket client (`websockets`) against the fake model with a known first-token delay."),
+    ("browser: open a 100,000-message conversation", "interactive ≤ 1 s, ≤ 500 message elements, scroll to top works",
+     "TODO(issue 4): Playwright + Debian Chromium on `dataset.LONG_USER`'s conversation."),
+    ("one worker with 1,000 open WebSockets", "memory per socket reported",
+     "TODO(issue 5): open 1,000 sockets to a one-worker server, RSS before/after (`bench.server.read_status_kb`)."),
+]  # fmt: skip
+
+
+def pending_section() -> Section:
+    lines = ["| scenario | target | status |", "|---|---|---|"]
+    lines += [f"| {name} | {target} | {todo} |" for name, target, todo in PENDING]
+    return Section(
+        title="Not measured yet",
+        body="These scenarios depend on work in other branches; no figures are given until they are measured.\n\n"
+        + "\n".join(lines),
+        targets=[TargetRow(name, target, "not measured yet", None) for name, target, _ in PENDING],
+    )
+
+
+SCENARIOS: dict[str, Callable[[Context], Section]] = {
+    "chat": scenario_chat,
+    "chat_configs": scenario_chat_configs,
+    "pages": scenario_pages,
+    "list": scenario_list,
+    "detail": scenario_detail,
+}

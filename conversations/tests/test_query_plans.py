@@ -1,0 +1,62 @@
+"""Keyset pages start the index scan at the cursor (issue 6; selectors.message_page, history_for_reply).
+
+Without the redundant ``created_at <=`` bound, PostgreSQL used ``msg_conv_created_id_idx``
+for the conversation only and filtered every newer message on the way: 50,000 rows
+read for a page 50,000 messages back (BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from conversations import selectors
+from conversations.tests.factories import make_conversation
+
+pytestmark = pytest.mark.django_db
+
+
+def _index_conditions(sql: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE conversations_message")  # fresh statistics, as autovacuum would give
+        # On tiny test tables the planner may pick any plan; with scans and sorts penalised
+        # only the keyset index gives the page order, and the question is what it can bound.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("SET LOCAL enable_incremental_sort = off")
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    found, stack = [], [plan[0]["Plan"]]
+    while stack:
+        node = stack.pop()
+        if node.get("Index Name") == "msg_conv_created_id_idx":
+            found.append(node.get("Index Cond", ""))
+        stack += node.get("Plans", [])
+    return found
+
+
+def test_it_bounds_a_page_before_a_cursor_inside_the_index(on_postgres, owner_id: str) -> None:
+    conversation = make_conversation(owner_id, messages=300)
+    cursor = conversation.messages.order_by("created_at", "id")[150]
+    with CaptureQueriesContext(connection) as queries:
+        page = selectors.message_page(conversation=conversation, before=cursor.pk, limit=50)
+    assert [m.content for m in page.messages] == [f"message {i}" for i in range(100, 150)]
+    page_sql = queries.captured_queries[-1]["sql"]
+    conditions = _index_conditions(page_sql)
+    assert conditions and "created_at" in conditions[0]
+
+
+def test_it_bounds_the_history_for_a_reply_inside_the_index(on_postgres, owner_id: str) -> None:
+    conversation = make_conversation(owner_id, messages=300)
+    before = conversation.messages.order_by("created_at", "id")[200]
+    with CaptureQueriesContext(connection) as queries:
+        rows = selectors.history_for_reply(
+            conversation_id=conversation.pk, before=before, max_messages=10, max_chars=10_000
+        )
+    assert [m.content for m in rows] == [f"message {i}" for i in range(191, 201)]
+    conditions = _index_conditions(queries.captured_queries[-1]["sql"])
+    assert conditions and "created_at" in conditions[0]
