@@ -6,7 +6,9 @@ the page (session) and call the API (JWT whose ``sub`` is their pk).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -96,6 +98,13 @@ def other_api(other_id: str) -> APIClient:
 @pytest.fixture
 def anon_api() -> APIClient:
     return APIClient()
+
+
+def response_json(response: Any) -> Any:
+    """A JSON response's body, whether streamed (the conversation detail: issue 6) or not."""
+    if getattr(response, "streaming", False):
+        return json.loads(b"".join(response.streaming_content))
+    return response.json()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from conversations.models import Conversation, Message
+from conversations.tests.conftest import response_json
 from conversations.tests.factories import make_conversation
 
 pytestmark = pytest.mark.django_db
@@ -93,7 +94,8 @@ def test_the_list_takes_a_fixed_number_of_queries(api: APIClient, owner_id: str,
 def streamed_json(response) -> object:
     """The body of a streamed JSON response (the detail is streamed: issue 6)."""
     assert response.status_code == 200 and response["Content-Type"] == "application/json"
-    return json.loads(b"".join(response.streaming_content))
+    assert response.streaming
+    return response_json(response)
 
 
 def test_the_detail_returns_every_message_oldest_first(api: APIClient, owner_id: str) -> None:

@@ -15,6 +15,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from conversations.models import Conversation, Message
+from conversations.tests.conftest import response_json
 from conversations.tests.factories import make_conversation
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +36,7 @@ def stored_messages(client: APIClient, user_id: str, conversation_id: str) -> li
     """The conversation read back through the detail endpoint."""
     response = client.get(f"/api/{user_id}/conversations/{conversation_id}")
     assert response.status_code == 200
-    return response.json()["messages"]
+    return response_json(response)["messages"]
 
 
 def assert_contract_400(response: Any) -> str:
@@ -92,7 +93,7 @@ def test_it_keeps_unusual_titles_as_sent_once_trimmed(api: APIClient, owner_id: 
             content_type="application/json",
         )
         assert response.status_code == 200, (title, response.content)
-        assert api.get(f"/api/{owner_id}/conversations/{conversation.id}").json()["title"] == title
+        assert response_json(api.get(f"/api/{owner_id}/conversations/{conversation.id}"))["title"] == title
 
 
 # --- Clear 400s ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from conversations.models import Conversation, Message
-from conversations.tests.conftest import PASSWORD
+from conversations.tests.conftest import PASSWORD, response_json
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +66,7 @@ def test_the_api_returns_markup_as_plain_json_text(
     response = api.get(f"/api/{owner_id}/conversations/{hostile_conversation.id}")
     assert response["Content-Type"] == "application/json"
     assert response["X-Content-Type-Options"] == "nosniff"
-    body = response.json()
+    body = response_json(response)
     assert body["title"] == PAYLOADS[1]
     user_texts = [m["content"] for m in body["messages"] if m["role"] == "user"]
     assert user_texts == PAYLOADS
