@@ -53,7 +53,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "chatsite.middleware.AsyncWhiteNoiseMiddleware",  # WhiteNoise, async-capable
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -232,6 +232,40 @@ OFFLINE_ASSISTANT_CHUNK_DELAY = env_float("OFFLINE_ASSISTANT_CHUNK_DELAY", 0.0, 
 # What the model is shown: the newest messages within both budgets, oldest dropped first.
 ASSISTANT_HISTORY_MAX_MESSAGES = env_int("ASSISTANT_HISTORY_MAX_MESSAGES", 50, minimum=1)
 ASSISTANT_HISTORY_MAX_CHARS = env_int("ASSISTANT_HISTORY_MAX_CHARS", 24000, minimum=100)
+# The system prompt heads every request and is never dropped by the budget above
+# (empty: no system message).
+ASSISTANT_SYSTEM_PROMPT = env_str(
+    "ASSISTANT_SYSTEM_PROMPT",
+    "You are a helpful assistant. Answer clearly and concisely, in the language the user writes in.",
+).strip()
+# Unset: the model's own default (some models accept no other value).
+ASSISTANT_TEMPERATURE = (
+    env_float("ASSISTANT_TEMPERATURE", 1.0, minimum=0.0, maximum=2.0)
+    if env_str("ASSISTANT_TEMPERATURE").strip()
+    else None
+)
+# 0: no limit sent (the server's default).
+ASSISTANT_MAX_OUTPUT_TOKENS = env_int("ASSISTANT_MAX_OUTPUT_TOKENS", 1024, minimum=0)
+# Deadlines, in seconds. They only cut a model that is failing: one that starts
+# answering within the first and finishes within the total is never slowed, so
+# SC-007 (95 % under 3 s) holds wherever the model itself answers in time.
+ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS = env_float(
+    "ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS", 15.0, minimum=0.1, maximum=600.0
+)
+ASSISTANT_TIMEOUT_SECONDS = env_float("ASSISTANT_TIMEOUT_SECONDS", 60.0, minimum=0.1, maximum=3600.0)
+if ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS > ASSISTANT_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured("ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS must not exceed ASSISTANT_TIMEOUT_SECONDS.")
+# Retries of a failed request before the first token (429, 5xx, connection refused);
+# only when the wait (Retry-After or a short backoff) fits the first-token deadline.
+ASSISTANT_MAX_RETRIES = env_int("ASSISTANT_MAX_RETRIES", 1, minimum=0, maximum=5)
+# The OpenAI-compatible backend (chosen when either of the first two is set).
+OPENAI_API_KEY = env_str("OPENAI_API_KEY").strip()
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL").strip()
+OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini").strip() or "gpt-4o-mini"
+if ASSISTANT_BACKEND == "openai" and not (OPENAI_API_KEY or OPENAI_BASE_URL):
+    raise ImproperlyConfigured(
+        "ASSISTANT_BACKEND=openai needs OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (a compatible server)."
+    )
 
 # --- Channels -----------------------------------------------------------------
 
@@ -261,6 +295,9 @@ else:
 # failed when next seen (its process died).
 LIVE_REPLY_MAX_SECONDS = env_int("LIVE_REPLY_MAX_SECONDS", 600, minimum=10)
 LIVE_HEARTBEAT_SECONDS = env_float("LIVE_HEARTBEAT_SECONDS", 5.0, minimum=0.1, maximum=60.0)
+# The stale rule closes replies older than LIVE_REPLY_MAX_SECONDS: no answer may take that long.
+if ASSISTANT_TIMEOUT_SECONDS >= LIVE_REPLY_MAX_SECONDS:
+    raise ImproperlyConfigured("ASSISTANT_TIMEOUT_SECONDS must be shorter than LIVE_REPLY_MAX_SECONDS.")
 
 # --- Cache (throttling counters) ---------------------------------------------
 # Shared through Redis when REDIS_URL is set, so limits hold across workers.
@@ -276,6 +313,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # The OpenAI SDK's HTTP client logs every request at INFO.
+    "loggers": {"httpx2": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
     "root": {
         "handlers": ["console"],
         "level": env_choice("DJANGO_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),

@@ -16,20 +16,27 @@ assistant fails (contract: POST chat; issue "Real assistant replies").
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from conversations import selectors
 from conversations.assistant import AssistantError, ChatTurn, get_assistant
 from conversations.models import TITLE_MAX_LENGTH, Conversation, Message
+
+_T = TypeVar("_T")
 
 MESSAGE_MAX_CHARS = 4000
 AUTO_TITLE_CHARS = 60
@@ -37,6 +44,27 @@ _WHITESPACE = re.compile(r"\s+")
 # The reply sorts right after its own user message even when both are saved in the
 # same microsecond (ordering is created_at, then id).
 _ONE_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def db_async(fn: Callable[..., _T]) -> Callable[..., Awaitable[_T]]:
+    """``fn`` (sync, touching the database) made awaitable from async code.
+
+    It runs thread-sensitively (under ASGI, on the request's own sync thread; in tests,
+    on the test's thread, so it sees the test's transaction). When it returns, the
+    connection is given back (to psycopg's pool with ``DATABASE_POOL=1``, else closed)
+    so that no connection is held while the model thinks: with 500 chats in flight,
+    500 idle connections would exhaust PostgreSQL (bench/concurrency.py, BENCHMARKS.md).
+    Inside an outer transaction (a test's) the connection is left alone.
+    """
+
+    def run(*args: Any, **kwargs: Any) -> _T:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if not connection.in_atomic_block:
+                connection.close()
+
+    return sync_to_async(run, thread_sensitive=True)
 
 
 # --- Validation (shared by the API serializers and the page's forms) -----------
@@ -212,22 +240,40 @@ def reply_finish(*, reply: Message, content: str, status: str) -> bool:
     return bool(changed)
 
 
-@transaction.atomic
-def reply_save_partial(*, reply: Message, content: str) -> bool:
-    """Save the text a reply has so far and mark it ``streaming`` (issue "Live replies").
+# The partial reply is written at most this often while text arrives (seconds),
+# so a crash loses at most this much and the database sees a few writes per reply.
+PARTIAL_SAVE_SECONDS = 0.5
 
-    Called in batches while the model writes (not once per token), so a refresh,
-    another tab or another worker finds the text that has arrived. Only a reply that
-    is still pending or streaming is changed: a reply that was stopped, closed as
-    stale or finished keeps what it has.
+
+class NothingToRetry(Exception):
+    """The conversation has no user message, or its last one already has a complete reply (409)."""
+
+
+class ReplyInProgress(NothingToRetry):
+    """The conversation's last reply is still pending or streaming (409).
+
+    A kind of ``NothingToRetry`` (nothing to retry yet), so a door that only knows
+    that one still answers 409; the API tells the two apart.
+    """
+
+
+def reply_save_partial(*, reply: Message, content: str) -> bool:
+    """Save the text a reply has so far and mark it ``streaming``.
+
+    Called in batches while the model writes (not once per token): by ``reply_generate``
+    every ``PARTIAL_SAVE_SECONDS`` and by the live generation (``live.py``), so what
+    arrived survives a crash and a refresh, another tab or another worker finds it
+    (issues "Real assistant replies", "Live replies"). Only a reply that is still
+    pending or streaming is changed: a reply that was stopped, closed as stale or
+    finished keeps what it has. One UPDATE, atomic by itself.
 
     Args:
-        reply: the assistant message created by ``chat_begin``.
-        content: the whole text produced so far (may be empty when the reply starts).
+        reply: the pending or streaming assistant message.
+        content: all the text so far (not just the newest delta).
 
     Returns:
-        ``True`` if saved; ``False`` when the reply is already finished, which tells
-        the writer to stop.
+        ``True`` if saved; ``False`` when the reply is no longer pending or
+        streaming (stopped, or closed as stale), so the caller should stop.
     """
     changed = Message.objects.filter(pk=reply.pk, status__in=[Message.Status.PENDING, Message.Status.STREAMING]).update(
         content=content, status=Message.Status.STREAMING
@@ -237,29 +283,77 @@ def reply_save_partial(*, reply: Message, content: str) -> bool:
     return bool(changed)
 
 
-async def reply_generate(*, start: ChatStart) -> Message:
-    """Ask the assistant for the reply to ``start`` and save it (no transaction held meanwhile).
+def reply_close_stale(*, conversation: Conversation) -> int:
+    """Close as ``failed`` (text kept) the conversation's replies nobody is writing any more.
+
+    The one stale rule, ``live.close_stale_replies``: a pending or streaming reply whose
+    live generation stopped beating, or older than ``LIVE_REPLY_MAX_SECONDS`` (which
+    covers a REST call whose process died). Called by every door that reads a
+    conversation (API detail and message page, the socket) and before a retry, so
+    nothing stays pending forever (issue "Real assistant replies").
+
+    Args:
+        conversation: an owner-checked conversation.
 
     Returns:
-        The saved assistant message, ``status == "complete"``.
+        How many replies were closed.
+    """
+    # live builds on services: imported here to keep the module graph one-way.
+    from conversations import live
+
+    return len(live.close_stale_replies(conversation_id=conversation.pk))
+
+
+async def reply_generate(*, start: ChatStart, on_delta: Callable[[str], Awaitable[None]] | None = None) -> Message:
+    """Ask the assistant for the reply to ``start`` and save it (no transaction held meanwhile).
+
+    While text arrives, every ``PARTIAL_SAVE_SECONDS`` the text so far is saved and the
+    reply marked ``streaming`` (a reply that arrives whole sooner goes straight from
+    ``pending`` to ``complete``). If the reply is stopped meanwhile (``reply_save_partial``
+    returns ``False``), generation stops and the reply keeps what was saved.
+
+    Args:
+        start: what ``chat_begin`` / ``retry_begin`` saved.
+        on_delta: awaited with each text delta as it arrives (the live page publishes it).
+
+    Returns:
+        The saved assistant message: ``complete``, or ``stopped`` if stopped meanwhile.
 
     Raises:
         AssistantError / AssistantTimeout: the model failed; the reply is saved as
             ``failed`` with whatever text arrived, and the user's message is kept.
     """
+    reply = start.reply
     parts: list[str] = []
+    loop = asyncio.get_running_loop()
+    # Counted from the start: a reply that arrives whole within PARTIAL_SAVE_SECONDS
+    # costs no partial write at all (bench/concurrency.py, BENCHMARKS.md).
+    saved_at = loop.time()
+    still_open = True
     try:
-        async for delta in get_assistant().stream(start.history):
-            parts.append(delta)
-        if not "".join(parts).strip():
+        async with aclosing(get_assistant().stream(start.history)) as deltas:
+            async for delta in deltas:
+                parts.append(delta)
+                if on_delta is not None:
+                    await on_delta(delta)
+                if loop.time() - saved_at >= PARTIAL_SAVE_SECONDS:
+                    saved_at = loop.time()
+                    still_open = await db_async(reply_save_partial)(reply=reply, content="".join(parts))
+                    if not still_open:
+                        break
+        if still_open and not "".join(parts).strip():
             raise AssistantError("the model returned an empty reply")
     except BaseException:
         # Whatever went wrong (the model, a bug, a cancelled request), the reply
         # must not stay pending: keep the text that arrived and mark it failed.
-        await sync_to_async(reply_finish)(reply=start.reply, content="".join(parts), status=Message.Status.FAILED)
+        await asyncio.shield(db_async(reply_finish)(reply=reply, content="".join(parts), status=Message.Status.FAILED))
         raise
-    await sync_to_async(reply_finish)(reply=start.reply, content="".join(parts), status=Message.Status.COMPLETE)
-    return start.reply
+    if not still_open or not await db_async(reply_finish)(
+        reply=reply, content="".join(parts), status=Message.Status.COMPLETE
+    ):
+        # Closed elsewhere (stopped): answer with what the database holds.
+        await db_async(reply.refresh_from_db)(fields=["content", "status"])
+    return reply
 
 
 async def chat_send(*, user_id: str, conversation_id: uuid.UUID | str | None, text: str) -> Message:
@@ -278,46 +372,56 @@ async def chat_send(*, user_id: str, conversation_id: uuid.UUID | str | None, te
         AssistantError / AssistantTimeout: the model failed (503 / 504); the user's
             message is saved and the reply is marked failed.
     """
-    start = await sync_to_async(chat_begin)(user_id=user_id, conversation_id=conversation_id, text=text)
+    start = await db_async(chat_begin)(user_id=user_id, conversation_id=conversation_id, text=text)
     return await reply_generate(start=start)
-
-
-# --- Retry ---------------------------------------------------------------------------
-# MINIMAL VERSION written on the page branch (issue 4) so the page's Retry button
-# works; the assistant branch (issue 3) adds its own ``chat_retry`` and the lead keeps
-# one. What the page relies on: ``await chat_retry(user_id=..., conversation_id=...)``
-# returns the complete reply, never adds a second user message, and raises
-# ``ConversationNotFound``, ``NothingToRetry``, ``AssistantError`` / ``AssistantTimeout``.
-
-
-class NothingToRetry(Exception):
-    """The conversation's newest message is not a failed assistant reply."""
 
 
 @transaction.atomic
 def retry_begin(*, user_id: str, conversation_id: uuid.UUID | str) -> ChatStart:
-    """Put the conversation's failed newest reply back to ``pending`` (one transaction).
+    """Prepare a new reply to the conversation's last user message, in one transaction.
 
-    The user's message is not saved again (FR-017: the text was kept, not resent).
+    The user's message is not saved again. A failed or stopped reply to it is
+    replaced: deleted, and a new pending reply created (new id, created now), so the
+    conversation never shows two answers to one message. Stale replies are closed first.
+
+    Args:
+        user_id: the owner (JWT subject).
+        conversation_id: the conversation, possibly malformed.
 
     Raises:
-        selectors.ConversationNotFound: not one of the user's conversations.
-        NothingToRetry: the newest message is not a failed reply.
+        selectors.ConversationNotFound: not the user's conversation (404).
+        ReplyInProgress: its last reply is still pending or streaming (409).
+        NothingToRetry: no user message, or its last one has a complete reply (409).
     """
     pk = selectors.parse_uuid(conversation_id)
+    # The row lock orders a retry against concurrent sends and retries (PostgreSQL).
     conversation = Conversation.objects.select_for_update().filter(pk=pk, user_id=user_id).first() if pk else None
     if conversation is None:
         raise selectors.ConversationNotFound
-    messages = Message.objects.filter(conversation=conversation).order_by("-created_at", "-id")
-    reply = messages.first()
-    if reply is None or reply.role != Message.Role.ASSISTANT or reply.status != Message.Status.FAILED:
-        raise NothingToRetry
-    user_message = messages.filter(role=Message.Role.USER, created_at__lte=reply.created_at).first()
+    now = timezone.now()
+    reply_close_stale(conversation=conversation)
+    messages = Message.objects.filter(conversation=conversation)
+    user_message = messages.filter(role=Message.Role.USER).order_by("-created_at", "-id").first()
     if user_message is None:
         raise NothingToRetry
-    reply.content, reply.status = "", Message.Status.PENDING
-    reply.save(update_fields=["content", "status"])
-    conversation.updated_at = timezone.now()
+    answers = messages.filter(
+        Q(created_at__gt=user_message.created_at) | Q(created_at=user_message.created_at, id__gt=user_message.id)
+    )
+    statuses = set(answers.values_list("status", flat=True))
+    if statuses & {Message.Status.PENDING, Message.Status.STREAMING}:
+        raise ReplyInProgress
+    if Message.Status.COMPLETE in statuses:
+        raise NothingToRetry
+    answers.delete()
+    reply = Message.objects.create(
+        conversation=conversation,
+        user_id=user_id,
+        role=Message.Role.ASSISTANT,
+        content="",
+        status=Message.Status.PENDING,
+        created_at=max(now, user_message.created_at + _ONE_MICROSECOND),
+    )
+    conversation.updated_at = now
     conversation.save(update_fields=["updated_at"])
     return ChatStart(
         conversation=conversation, user_message=user_message, reply=reply, history=_history(conversation, user_message)
@@ -325,14 +429,14 @@ def retry_begin(*, user_id: str, conversation_id: uuid.UUID | str) -> ChatStart:
 
 
 async def chat_retry(*, user_id: str, conversation_id: uuid.UUID | str) -> Message:
-    """Ask the assistant again for the conversation's failed newest reply.
+    """``POST /api/{user_id}/conversations/{id}/retry``: answer the last user message again.
 
     Returns:
-        The same reply row (same id), now ``complete``.
+        The new complete assistant message (see ``retry_begin`` for what is replaced).
 
     Raises:
-        selectors.ConversationNotFound, NothingToRetry: as ``retry_begin``.
-        AssistantError / AssistantTimeout: the model failed again; the reply is ``failed`` again.
+        selectors.ConversationNotFound (404), ReplyInProgress (409), NothingToRetry (409),
+        AssistantError / AssistantTimeout (503 / 504; the new reply is marked failed).
     """
-    start = await sync_to_async(retry_begin)(user_id=user_id, conversation_id=conversation_id)
+    start = await db_async(retry_begin)(user_id=user_id, conversation_id=conversation_id)
     return await reply_generate(start=start)

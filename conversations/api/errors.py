@@ -20,6 +20,7 @@ from rest_framework.response import Response
 
 from conversations.assistant import AssistantError, AssistantTimeout
 from conversations.selectors import ConversationNotFound, MessageNotFound
+from conversations.services import NothingToRetry, ReplyInProgress
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,15 @@ def _describe(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
         return 504, "Assistant timeout", "The assistant took too long to answer. Please try again.", {}
     if isinstance(exc, AssistantError):
         return 503, "Assistant unavailable", "The assistant could not answer right now. Please try again.", {}
+    if isinstance(exc, ReplyInProgress):
+        return (
+            409,
+            "Conflict",
+            "The assistant is still answering this conversation. Wait for the reply, then try again.",
+            {},
+        )
+    if isinstance(exc, NothingToRetry):
+        return 409, "Nothing to retry", "The last message already has a reply. Send a new message instead.", {}
     if isinstance(exc, ConversationNotFound):
         return 404, "Not found", CONVERSATION_NOT_FOUND_DETAIL, {}
     if isinstance(exc, MessageNotFound):

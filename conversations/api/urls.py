@@ -18,4 +18,9 @@ urlpatterns = [
         views.MessagePageView.as_view(),
         name="api-messages",
     ),
+    path(
+        "<str:user_id>/conversations/<str:conversation_id>/retry",
+        views.RetryView.as_view(),
+        name="api-retry",
+    ),
 ]

@@ -90,6 +90,38 @@ class ChatView(AsyncAPIView):
         return Response(s.ChatResponseSerializer(reply).data)
 
 
+class RetryView(AsyncAPIView):
+    """``POST /api/{user_id}/conversations/{conversation_id}/retry``: answer the last message again.
+
+    The user's message is not saved again; a failed or stopped reply to it is
+    replaced by the new one (``services.retry_begin``). Served asynchronously, like ``ChatView``.
+    """
+
+    permission_classes = [IsAuthenticated, PathUserMatches]
+    parser_classes = [LimitedJSONParser]
+    throttle_scope = "chat"
+
+    @extend_schema(
+        operation_id="conversations_retry",
+        parameters=[_USER_ID, _CONVERSATION_ID],
+        request=None,
+        responses={
+            200: s.ChatResponseSerializer,
+            **_COMMON_ERRORS,
+            **_NOT_FOUND,
+            409: OpenApiResponse(
+                _ERROR, description="A reply is still being written, or the last message is answered."
+            ),
+            429: OpenApiResponse(_ERROR, description="Too many messages; see Retry-After."),
+            503: OpenApiResponse(_ERROR, description="The assistant could not answer; the reply is marked failed."),
+            504: OpenApiResponse(_ERROR, description="The assistant timed out; the reply is marked failed."),
+        },
+    )
+    async def post(self, request: Request, user_id: str, conversation_id: str) -> Response:
+        reply = await services.chat_retry(user_id=user_id, conversation_id=conversation_id)
+        return Response(s.ChatResponseSerializer(reply).data)
+
+
 class ConversationListView(OwnerAPIView):
     @extend_schema(
         operation_id="conversations_list",
@@ -117,6 +149,7 @@ class ConversationDetailView(OwnerAPIView):
         Streamed, so memory does not grow with the conversation (issue 6, BENCHMARKS.md).
         """
         conversation = selectors.conversation_get_for_user(user_id=user_id, conversation_id=conversation_id)
+        services.reply_close_stale(conversation=conversation)
         return conversation_detail_response(request._request, conversation)
 
     @extend_schema(
@@ -157,6 +190,7 @@ class MessagePageView(OwnerAPIView):
         conversation = selectors.conversation_get_for_user(user_id=user_id, conversation_id=conversation_id)
         query = s.MessagePageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        services.reply_close_stale(conversation=conversation)
         page = selectors.message_page(conversation=conversation, **query.validated_data)
         body: dict[str, Any] = {"messages": page.messages, "next_before": page.next_before, "has_more": page.has_more}
         return Response(s.MessagePageSerializer(body).data)

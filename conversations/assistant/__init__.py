@@ -1,6 +1,7 @@
 """Assistant backends behind one interface (``base.Assistant``).
 
-``get_assistant()`` returns the configured backend. Tests replace it with
+``get_assistant()`` returns the configured backend: ``offline`` (built in, no
+network) or ``openai`` (any OpenAI-compatible server; see docs/assistant.md). Tests replace it with
 ``set_assistant`` / ``reset_assistant``.
 """
 
@@ -8,7 +9,12 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from conversations.assistant.base import Assistant, AssistantError, AssistantTimeout, ChatTurn
+from conversations.assistant.base import (
+    Assistant,
+    AssistantError,
+    AssistantTimeout,
+    ChatTurn,
+)
 from conversations.assistant.offline import OfflineAssistant
 
 __all__ = [
@@ -16,6 +22,7 @@ __all__ = [
     "AssistantError",
     "AssistantTimeout",
     "ChatTurn",
+    "backend_name",
     "get_assistant",
     "reset_assistant",
     "set_assistant",
@@ -24,7 +31,29 @@ __all__ = [
 _assistant: Assistant | None = None
 
 
+def backend_name() -> str:
+    """Which backend the settings select: ``ASSISTANT_BACKEND`` if set, else ``openai``
+    when ``OPENAI_BASE_URL`` or ``OPENAI_API_KEY`` is set, else ``offline``."""
+    if settings.ASSISTANT_BACKEND:
+        return settings.ASSISTANT_BACKEND
+    return "openai" if settings.OPENAI_BASE_URL or settings.OPENAI_API_KEY else "offline"
+
+
 def _build() -> Assistant:
+    if backend_name() == "openai":
+        from conversations.assistant.openai import OpenAIAssistant
+
+        return OpenAIAssistant(
+            model=settings.OPENAI_MODEL,
+            api_key=settings.OPENAI_API_KEY,
+            base_url=settings.OPENAI_BASE_URL,
+            system_prompt=settings.ASSISTANT_SYSTEM_PROMPT,
+            temperature=settings.ASSISTANT_TEMPERATURE,
+            max_output_tokens=settings.ASSISTANT_MAX_OUTPUT_TOKENS,
+            timeout=settings.ASSISTANT_TIMEOUT_SECONDS,
+            first_token_timeout=settings.ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS,
+            max_retries=settings.ASSISTANT_MAX_RETRIES,
+        )
     return OfflineAssistant(chunk_delay=settings.OFFLINE_ASSISTANT_CHUNK_DELAY)
 
 

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from conversations.assistant import reset_assistant
 from conversations.auth import issue_token, reset_jwks_cache
+from conversations.tests.fake_openai import FakeOpenAI
 
 PASSWORD = "correct horse battery staple"
 
@@ -110,3 +111,17 @@ def response_json(response: Any) -> Any:
 def on_postgres() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://... (the CI does)")
+
+
+@pytest.fixture(scope="session")
+def _fake_openai_server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_openai(_fake_openai_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """A real OpenAI-protocol server on loopback (one per session), healthy and empty at each test's start."""
+    _fake_openai_server.reset()
+    yield _fake_openai_server
+    _fake_openai_server.reset()

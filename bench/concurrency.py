@@ -1,0 +1,355 @@
+"""Chat with a 2 s model: 500 requests in flight against one ASGI process.
+
+Issue "Real assistant replies", "Many chats at once": one uvicorn process on
+PostgreSQL must hold 500 chat requests in flight against a model that takes 2 s,
+all completing in about 2 s with no errors.
+
+What it does, in one run:
+
+1. migrates the benchmark database (PostgreSQL, ``DATABASE_URL``);
+2. starts the fake OpenAI server (``conversations/tests/fake_openai.py``) in its own
+   process, answering after ``--latency`` seconds (2 s);
+3. starts ONE uvicorn process serving ``chatsite.asgi:application`` with the
+   ``openai`` backend pointed at the fake;
+4. baseline: ``--requests`` streamed completions straight to the fake, all at once;
+5. the test: ``--requests`` ``POST /api/{user_id}/chat`` all at once (each a new
+   conversation of its own user), through httpx with a bounded connection pool;
+6. reports completion times (min/median/p95/max), errors, the ratio to the
+   baseline and the server's peak RSS; ``--write`` puts the section in BENCHMARKS.md.
+
+Run from the project root::
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/chat_bench python bench/concurrency.py --write
+
+Without ``DATABASE_URL`` it uses ``postgres://postgres@127.0.0.1:5432/chat_bench``
+(created if missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import jwt
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/chat_bench"
+SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
+SECTION = "## Chat with a 2 s model: 500 in flight"
+
+
+@dataclass
+class Run:
+    name: str
+    times: list[float]  # seconds from the common start to each success
+    errors: list[str]
+    wall: float
+
+    def stats(self) -> dict[str, float]:
+        ordered = sorted(self.times)
+        if not ordered:
+            return {"min": float("nan"), "median": float("nan"), "p95": float("nan"), "max": float("nan")}
+        p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
+        return {"min": ordered[0], "median": statistics.median(ordered), "p95": p95, "max": ordered[-1]}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in ``url`` if it does not exist (PostgreSQL only)."""
+    if not url.startswith(("postgres://", "postgresql://")):
+        raise SystemExit("bench/concurrency.py needs PostgreSQL: DATABASE_URL=postgres://...")
+    name = url.rsplit("/", 1)[1].split("?")[0]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{what} exited with code {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{what} did not listen on port {port} within {timeout:g} s")
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident set size (VmHWM), in MiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def token(user_id: str) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": user_id, "iat": now, "exp": now + 3600}, SECRET, algorithm="HS256")
+
+
+async def fire(name: str, count: int, request: object, limit: int) -> Run:
+    """Start ``count`` calls of ``request(client, i)`` at once; time each from the common start."""
+    limits = httpx2.Limits(max_connections=limit, max_keepalive_connections=limit)
+    async with httpx2.AsyncClient(limits=limits, timeout=httpx2.Timeout(60.0, pool=60.0)) as client:
+        times: list[float] = []
+        errors: list[str] = []
+        start = time.perf_counter()
+
+        async def one(i: int) -> None:
+            try:
+                await request(client, i)  # type: ignore[operator]
+            except Exception as exc:  # counted and reported
+                errors.append(f"{type(exc).__name__}: {exc}"[:200])
+            else:
+                times.append(time.perf_counter() - start)
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+        return Run(name, times, errors, time.perf_counter() - start)
+
+
+async def baseline(fake_url: str, count: int, limit: int) -> Run:
+    """The same number of streamed completions, straight to the fake model."""
+    body = {"model": "fake-model", "stream": True, "messages": [{"role": "user", "content": "Hello"}]}
+
+    async def request(client: httpx2.AsyncClient, i: int) -> None:
+        async with client.stream("POST", f"{fake_url}/chat/completions", json=body) as response:
+            response.raise_for_status()
+            text = b"".join([chunk async for chunk in response.aiter_bytes()])
+            if b"[DONE]" not in text:
+                raise RuntimeError("stream did not finish")
+
+    return await fire("model alone", count, request, limit)
+
+
+async def chats(app_url: str, count: int, limit: int, prefix: str) -> Run:
+    async def request(client: httpx2.AsyncClient, i: int) -> None:
+        user = f"{prefix}-{i}"
+        response = await client.post(
+            f"{app_url}/api/{user}/chat",
+            json={"message": f"Hello number {i}"},
+            headers={"Authorization": f"Bearer {token(user)}"},
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"HTTP {response.status_code}: {response.text[:120]}")
+        if response.json().get("status") != "complete":
+            raise RuntimeError(f"reply not complete: {response.text[:120]}")
+
+    return await fire("chat through the app", count, request, limit)
+
+
+def describe(run: Run) -> str:
+    s = run.stats()
+    return (
+        f"| {run.name} | {len(run.times)} | {len(run.errors)} | {s['min']:.2f} | {s['median']:.2f} | "
+        f"{s['p95']:.2f} | {s['max']:.2f} |"
+    )
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    free = subprocess.run(["free", "-h"], capture_output=True, text=True, check=False).stdout.strip()
+    total = free.splitlines()[1].split()[1] if free else "?"
+    return f"{platform.system()} {platform.machine()}, `nproc` = {cpus}, `free -h` total memory {total}, Python {platform.python_version()}"
+
+
+def git_commit() -> str:
+    result = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return result.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--latency", type=float, default=2.0, help="seconds the fake model takes")
+    parser.add_argument("--connections", type=int, default=500, help="client connection pool bound")
+    parser.add_argument(
+        "--db-env", action="append", default=[], metavar="NAME=VALUE", help="extra server env, e.g. DATABASE_POOL=1"
+    )
+    parser.add_argument("--write", action="store_true", help="put the results in BENCHMARKS.md")
+    parser.add_argument("--note", default="", help="a line added under the table (e.g. what changed)")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="record the server with py-spy during the chat run (raw folded stacks)"
+    )
+    args = parser.parse_args()
+
+    load_before = os.getloadavg()[0]
+    database_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    ensure_database(database_url)
+    python = sys.executable
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+        "DATABASE_URL": database_url,
+        "DJANGO_SECRET_KEY": "bench-django-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+        "BETTER_AUTH_SECRET": SECRET,
+        "DJANGO_DEBUG": "0",
+        "DJANGO_HTTPS": "0",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_LOG_LEVEL": "warning",
+        "CHAT_RATE_LIMIT": "",
+        "ASSISTANT_BACKEND": "openai",
+        "OPENAI_MODEL": "fake-model",
+    }
+    for item in args.db_env:
+        name, _, value = item.partition("=")
+        env[name] = value
+    fake_port, app_port = free_port(), free_port()
+    env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{fake_port}/v1"
+    subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    fake = subprocess.Popen(
+        [python, "-m", "conversations.tests.fake_openai", "--port", str(fake_port), "--latency", str(args.latency)],
+        cwd=ROOT,
+        env=env,
+    )
+    server_command = [
+        python, "-m", "uvicorn", "chatsite.asgi:application",
+        "--host", "127.0.0.1", "--port", str(app_port),
+        "--no-access-log", "--log-level", "warning", "--backlog", "4096",
+    ]  # fmt: skip
+    server = subprocess.Popen(server_command, cwd=ROOT, env=env)
+    try:
+        wait_for_port(fake_port, fake, "the fake model")
+        wait_for_port(app_port, server, "uvicorn")
+        fake_url, app_url = f"http://127.0.0.1:{fake_port}/v1", f"http://127.0.0.1:{app_port}"
+        run_id = dt.datetime.now().strftime("%H%M%S")
+        # Warm-up: imports, first connections, JIT-free but cache-warm.
+        warm = asyncio.run(chats(app_url, 5, 5, f"warm-{run_id}"))
+        if warm.errors:
+            raise SystemExit(f"warm-up failed: {warm.errors[0]}")
+        base = asyncio.run(baseline(fake_url, args.requests, args.connections))
+        spy = None
+        if args.profile:
+            spy_command = [
+                "py-spy",
+                "record",
+                "-p",
+                str(server.pid),
+                "-o",
+                args.profile,
+                "-f",
+                "raw",
+                "-r",
+                "250",
+                "--gil",
+                "--nonblocking",
+            ]
+            spy = subprocess.Popen(spy_command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
+        cpu_before = cpu_seconds(server.pid)
+        app = asyncio.run(chats(app_url, args.requests, args.connections, f"bench-{run_id}"))
+        cpu_used = cpu_seconds(server.pid) - cpu_before
+        if spy is not None:
+            spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
+            spy.wait(timeout=30)
+        rss = peak_rss_mib(server.pid)
+    finally:
+        for process in (server, fake):
+            process.terminate()
+        for process in (server, fake):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    ratio = app.stats()["median"] / base.stats()["median"]
+    ratio_p95 = app.stats()["p95"] / base.stats()["p95"]
+    server_env = " ".join(args.db_env) or "(defaults: no pool, DATABASE_CONN_MAX_AGE=0)"
+    lines = [
+        SECTION,
+        "",
+        f"- Date: {dt.date.today().isoformat()}; commit {git_commit()}.",
+        f"- Machine: {machine()}. PostgreSQL on 127.0.0.1; everything on this one machine"
+        f" (load average before/after the run: {load_before:.1f} / {os.getloadavg()[0]:.1f}).",
+        f"- Setup: one uvicorn process (`python -m uvicorn chatsite.asgi:application`), server env {server_env};"
+        f" the fake OpenAI server in its own process answering after {args.latency:g} s;"
+        f" {args.requests} `POST /api/{{user_id}}/chat` sent at once by httpx2 (pool bound {args.connections}),"
+        " each by its own user (new conversation).",
+        "",
+        "| run | ok | errors | min s | median s | p95 s | max s |",
+        "|---|---|---|---|---|---|---|",
+        describe(base),
+        describe(app),
+        "",
+        f"- Ratio to the model alone: median {ratio:.2f}x, p95 {ratio_p95:.2f}x. Wall time: model alone {base.wall:.2f} s, "
+        f"chat {app.wall:.2f} s.",
+        f"- Peak RSS of the uvicorn process (VmHWM): {rss:.0f} MiB. Its CPU time for the chat run: {cpu_used:.2f} s"
+        f" ({1000 * cpu_used / args.requests:.1f} ms per chat).",
+    ]
+    if app.errors:
+        lines.append(f"- First error: `{app.errors[0]}`")
+    if args.note:
+        lines.append(f"- {args.note}")
+    lines += [
+        "",
+        "Rerun: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/chat_bench python bench/concurrency.py --write`"
+        " (add `--db-env DATABASE_POOL=1` etc. to try other server settings).",
+    ]
+    report = "\n".join(lines) + "\n"
+    print(report)
+    print(
+        json.dumps(
+            {
+                "baseline": base.stats(),
+                "chat": app.stats(),
+                "errors": len(app.errors),
+                "peak_rss_mib": rss,
+                "server_cpu_s": cpu_used,
+            }
+        )
+    )
+    if args.write:
+        write_section(ROOT / "BENCHMARKS.md", report)
+
+
+def write_section(path: Path, report: str) -> None:
+    """Replace this benchmark's section of ``path`` (or append it)."""
+    text = (
+        path.read_text()
+        if path.exists()
+        else "# Benchmarks\n\nMeasured by the scripts in `bench/`; ratios are against a baseline from the same run.\n"
+    )
+    start = text.find(SECTION)
+    if start == -1:
+        text = text.rstrip("\n") + "\n\n" + report
+    else:
+        following = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + report + ("" if following == -1 else text[following:].lstrip("\n").join(["\n", ""]))
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""The OpenAI-compatible backend: the official SDK's ``AsyncOpenAI``, Chat Completions, ``stream=True``.
+
+Any server speaking that protocol works: OpenAI itself, Ollama, vLLM, LM Studio,
+llama.cpp's server (``OPENAI_BASE_URL``). Every failure of the model comes out as
+``AssistantError`` (the API answers 503) or ``AssistantTimeout`` (504), with the
+text that already arrived kept by the caller (issue "Real assistant replies").
+
+Two deadlines bound a request, both absolute from its start:
+
+- the first token must arrive within ``first_token_timeout`` seconds (this covers
+  connecting, queueing at the provider and any retries);
+- the whole reply must end within ``timeout`` seconds.
+
+A model that meets both is never slowed down (SC-007).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import itertools
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import httpx2
+import openai
+from openai import AsyncOpenAI
+
+from conversations.assistant.base import AssistantError, AssistantTimeout, ChatTurn
+
+logger = logging.getLogger(__name__)
+
+# Local servers (Ollama, vLLM, llama.cpp) need no key, but the SDK insists on one.
+PLACEHOLDER_API_KEY = "not-needed"
+RETRY_BACKOFF_SECONDS = 0.5
+CONNECT_TIMEOUT_SECONDS = 5.0
+# SDK clients (each with its own HTTP connection pool) per event loop, used in turn.
+# The HTTP pool does work proportional to its open connections on every request and
+# response, so one pool holding 500 streams costs O(500²); eight pools cut that
+# eightfold (bench/concurrency.py, BENCHMARKS.md).
+HTTP_POOLS = 8
+
+
+class OpenAIAssistant:
+    """Streams a reply from an OpenAI-compatible Chat Completions endpoint.
+
+    Args:
+        model: the model name sent with each request (``OPENAI_MODEL``).
+        api_key: the bearer key; empty for servers that need none.
+        base_url: e.g. ``http://localhost:11434/v1``; empty for OpenAI itself.
+        system_prompt: sent first in every request; empty sends none.
+        temperature: ``None`` leaves it to the model.
+        max_output_tokens: sent as ``max_tokens``; ``0``/``None`` sends none.
+        timeout: seconds for the whole reply.
+        first_token_timeout: seconds until the first text arrives.
+        max_retries: extra attempts before the first token, for 429, 5xx and
+            connection failures, each only if its wait fits the first-token deadline.
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str = "",
+        base_url: str = "",
+        system_prompt: str = "",
+        temperature: float | None = None,
+        max_output_tokens: int | None = None,
+        timeout: float = 60.0,
+        first_token_timeout: float = 15.0,
+        max_retries: int = 1,
+    ) -> None:
+        self.model = model
+        self.api_key = api_key or PLACEHOLDER_API_KEY
+        self.base_url = base_url or None
+        self.system_prompt = system_prompt
+        self.temperature = temperature
+        self.max_output_tokens = max_output_tokens or None
+        self.timeout = timeout
+        self.first_token_timeout = min(first_token_timeout, timeout)
+        self.max_retries = max_retries
+        # SDK clients per event loop: pooled connections belong to the loop that opened them.
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[AsyncOpenAI]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._turn = itertools.count()
+
+    def client(self) -> AsyncOpenAI:
+        """An SDK client for the running event loop (one of ``HTTP_POOLS``, in turn)."""
+        loop = asyncio.get_running_loop()
+        clients = self._clients.setdefault(loop, [])
+        turn = next(self._turn) % HTTP_POOLS
+        if turn >= len(clients):  # created one at a time, as requests come
+            clients.append(
+                AsyncOpenAI(
+                    api_key=self.api_key,
+                    base_url=self.base_url,
+                    # Our deadlines below are the real limits; these only stop a socket
+                    # from waiting past them. Retries are ours (see ``_open``).
+                    timeout=httpx2.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT_SECONDS, self.timeout)),
+                    max_retries=0,
+                )
+            )
+            return clients[-1]
+        return clients[turn]
+
+    def messages(self, history: Sequence[ChatTurn]) -> list[dict[str, str]]:
+        """The request's ``messages``: the system prompt (if any), then ``history`` oldest first."""
+        head = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        return head + [{"role": turn.role, "content": turn.content} for turn in history]
+
+    async def stream(self, history: Sequence[ChatTurn]) -> AsyncIterator[str]:
+        """Yield the reply to ``history`` as text deltas.
+
+        Raises:
+            AssistantTimeout: no first token within ``first_token_timeout`` seconds,
+                or no end within ``timeout`` seconds.
+            AssistantError: connection refused or cut, 429, 5xx or another error
+                status, a malformed chunk, or a stream that ends without finishing.
+        """
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        first_deadline = started + self.first_token_timeout
+        total_deadline = started + self.timeout
+        stream: Any = None
+        got_text = finished = False
+        try:
+            # Each wait gets its own deadline context, entered and left around one
+            # await: a timeout must never span a ``yield`` (the caller's own awaits
+            # would be cancelled instead).
+            async with asyncio.timeout_at(first_deadline):
+                stream = await self._open(self.messages(history), first_deadline)
+            chunks = aiter(stream)
+            while True:
+                async with asyncio.timeout_at(total_deadline if got_text else first_deadline):
+                    chunk = await anext(chunks, None)
+                if chunk is None:
+                    break
+                for choice in chunk.choices or ():
+                    text = choice.delta.content if choice.delta is not None else None
+                    if choice.finish_reason:
+                        finished = True
+                    if text:
+                        got_text = True
+                        yield text
+        except TimeoutError:
+            raise AssistantTimeout(
+                f"no {'end' if got_text else 'first token'} within "
+                f"{self.timeout if got_text else self.first_token_timeout:g} s"
+            ) from None
+        except openai.APITimeoutError as exc:
+            raise AssistantTimeout(f"the model timed out: {exc}") from exc
+        except openai.APIStatusError as exc:
+            level = logging.ERROR if 400 <= exc.status_code < 500 and exc.status_code != 429 else logging.WARNING
+            # A 4xx other than 429 is a configuration problem (key, model name).
+            logger.log(level, "The model answered HTTP %s: %s", exc.status_code, exc.message)
+            raise AssistantError(f"the model answered HTTP {exc.status_code}") from exc
+        except openai.APIConnectionError as exc:
+            raise AssistantError(f"could not reach the model: {exc}") from exc
+        except (openai.OpenAIError, ValueError, TypeError, AttributeError) as exc:
+            # A malformed chunk: bad JSON (ValueError) or an unexpected shape.
+            raise AssistantError(f"the model sent a malformed stream: {exc!r}") from exc
+        finally:
+            if stream is not None:
+                await stream.close()
+        if not finished:
+            raise AssistantError("the model's stream ended before the reply was finished")
+
+    async def _open(self, messages: list[dict[str, str]], first_deadline: float) -> Any:
+        """Start the streamed completion, retrying 429/5xx/connection failures while the deadline allows."""
+        params: dict[str, Any] = {"model": self.model, "messages": messages, "stream": True}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.max_output_tokens:
+            params["max_tokens"] = self.max_output_tokens
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while True:
+            try:
+                return await self.client().chat.completions.create(**params)
+            except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as exc:
+                if isinstance(exc, openai.APITimeoutError) or attempt >= self.max_retries:
+                    raise
+                delay = _retry_after(exc) or RETRY_BACKOFF_SECONDS * 2**attempt
+                # The SDK's own retries would sleep past our deadline on a long
+                # Retry-After and turn an "unavailable" into a "timeout".
+                if loop.time() + delay >= first_deadline:
+                    raise
+                attempt += 1
+                logger.info("Retrying the model in %.1f s after: %s", delay, exc)
+                await asyncio.sleep(delay)
+
+
+def _retry_after(exc: Exception) -> float | None:
+    """Seconds asked for by ``Retry-After`` / ``retry-after-ms`` on an error response, if any."""
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    headers = response.headers
+    try:
+        if "retry-after-ms" in headers:
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        if "retry-after" in headers:
+            value = headers["retry-after"]
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                moment = email.utils.parsedate_to_datetime(value)
+                return max(0.0, moment.timestamp() - time.time())
+    except (ValueError, TypeError):
+        return None
+    return None

@@ -1,0 +1,316 @@
+"""A small real HTTP server speaking the OpenAI Chat Completions protocol, on loopback.
+
+It stands in for the model provider, and only for it (house rules: fake only the
+model provider). Tests, other helpers and ``bench/`` use it three ways::
+
+    with FakeOpenAI() as fake:              # in a thread, in-process (tests)
+        fake.mode = "error500"              # switches may change between requests
+        OpenAIAssistant(base_url=fake.base_url, ...)
+        fake.requests[-1]["messages"]       # what the model was sent
+
+    python -m conversations.tests.fake_openai --port 8100 --latency 2   # a process (bench)
+
+It serves ``POST /v1/chat/completions`` (streaming SSE when ``"stream": true``,
+one JSON body otherwise) and ``GET /v1/models``, over uvicorn, so clients talk to
+it through a real socket.
+
+Switches (attributes of ``FakeOpenAI``, or command-line flags):
+
+``latency``        seconds before the first byte of the answer (the model "thinking").
+``chunk_delay``    seconds between streamed chunks.
+``reply``          the reply text; streamed in ``chunks`` pieces.
+``mode``           ``ok``; ``error500`` (HTTP 500 JSON error); ``ratelimit`` (429 with
+                   ``Retry-After: retry_after``); ``cut`` (sends ``cut_after`` chunks then
+                   drops the connection mid-stream); ``malformed`` (sends ``cut_after``
+                   chunks then one that is not JSON); ``hang`` (answers 200 and the SSE
+                   headers, then never sends a token).
+``fail_times``     how many requests get ``mode`` before it behaves as ``ok`` again
+                   (``None``: every request), so "fails once, then the retry succeeds"
+                   can be staged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import uvicorn
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+MODES = ("ok", "error500", "ratelimit", "cut", "malformed", "hang")
+DEFAULT_REPLY = "Hello from the fake model. This reply arrives in several chunks, as a real one would."
+
+
+class _CutConnection(Exception):
+    """Raised inside the app to make uvicorn drop the connection mid-response."""
+
+
+class FakeOpenAI:
+    """The fake provider: an ASGI app plus the switches above, optionally served in a thread.
+
+    Attributes:
+        requests: the JSON bodies received by ``/v1/chat/completions``, oldest first.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        chunk_delay: float = 0.0,
+        reply: str = DEFAULT_REPLY,
+        chunks: int = 5,
+        mode: str = "ok",
+        retry_after: int = 1,
+        cut_after: int = 2,
+        fail_times: int | None = None,
+        record: bool = True,
+    ) -> None:
+        self.host = host
+        self.port = port or _free_port(host)
+        self.latency = latency
+        self.chunk_delay = chunk_delay
+        self.reply = reply
+        self.chunks = chunks
+        self.mode = mode
+        self.retry_after = retry_after
+        self.cut_after = cut_after
+        self.fail_times = fail_times
+        self.record = record
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- Serving ------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """What to give ``OPENAI_BASE_URL``, e.g. ``http://127.0.0.1:41234/v1``."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    def config(self, **uvicorn_options: Any) -> uvicorn.Config:
+        options: dict[str, Any] = {"log_level": "critical", "access_log": False, "lifespan": "off"}
+        options.update(uvicorn_options)
+        return uvicorn.Config(self, host=self.host, port=self.port, **options)
+
+    def start(self) -> FakeOpenAI:
+        """Serve in a daemon thread; returns once the socket accepts connections (at most 10 s)."""
+        self._server = uvicorn.Server(self.config())
+        self._thread = threading.Thread(target=self._server.run, name="fake-openai", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the fake OpenAI server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            # Streams parked in "hang" mode would otherwise hold the shutdown.
+            self._server.force_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        """Back to a healthy, instant model with no recorded requests."""
+        self.latency = self.chunk_delay = 0.0
+        self.reply, self.chunks, self.mode = DEFAULT_REPLY, 5, "ok"
+        self.retry_after, self.cut_after, self.fail_times = 1, 2, None
+        with self._lock:
+            self.requests.clear()
+
+    # --- The protocol --------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        if method == "GET" and path == "/v1/models":
+            await _json(
+                send, 200, {"object": "list", "data": [{"id": "fake-model", "object": "model", "owned_by": "fake"}]}
+            )
+            return
+        if method != "POST" or path != "/v1/chat/completions":
+            await _json(send, 404, _error("Not found", "invalid_request_error"))
+            return
+        try:
+            body = json.loads(await _read_body(receive))
+        except ValueError:
+            await _json(send, 400, _error("The body is not JSON.", "invalid_request_error"))
+            return
+        mode = self._mode_for_this_request(body)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if mode == "error500":
+            await _json(send, 500, _error("The fake model broke.", "server_error"))
+            return
+        if mode == "ratelimit":
+            await _json(
+                send,
+                429,
+                _error("Rate limit reached.", "rate_limit_exceeded"),
+                headers=[(b"retry-after", str(self.retry_after).encode())],
+            )
+            return
+        if body.get("stream"):
+            await self._stream(send, body, mode)
+        else:
+            await _json(send, 200, self._completion(body))
+
+    def _mode_for_this_request(self, body: dict[str, Any]) -> str:
+        with self._lock:
+            if self.record:
+                self.requests.append(body)
+            mode = self.mode
+            if mode != "ok" and self.fail_times is not None:
+                if self.fail_times <= 0:
+                    return "ok"
+                self.fail_times -= 1
+            return mode
+
+    def _pieces(self) -> list[str]:
+        words = self.reply.split(" ")
+        count = max(1, min(self.chunks, len(words)))
+        bounds = [len(words) * i // count for i in range(count + 1)]
+        groups = [" ".join(words[bounds[i] : bounds[i + 1]]) for i in range(count)]
+        return [g if i == 0 else " " + g for i, g in enumerate(groups)]
+
+    async def _stream(self, send: Send, body: dict[str, Any], mode: str) -> None:
+        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        model = body.get("model", "fake-model")
+        created = int(time.time())
+
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+            data = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+            }
+            return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
+            }
+        )
+        await send(
+            {"type": "http.response.body", "body": chunk({"role": "assistant", "content": ""}), "more_body": True}
+        )
+        if mode == "hang":
+            await asyncio.sleep(3600)
+            return
+        for index, piece in enumerate(self._pieces()):
+            if mode in ("cut", "malformed") and index == self.cut_after:
+                if mode == "cut":
+                    raise _CutConnection  # uvicorn closes the socket: an incomplete chunked body
+                await send({"type": "http.response.body", "body": b"data: {this is not json\n\n", "more_body": True})
+                break
+            if self.chunk_delay and index:
+                await asyncio.sleep(self.chunk_delay)
+            await send({"type": "http.response.body", "body": chunk({"content": piece}), "more_body": True})
+        else:
+            await send({"type": "http.response.body", "body": chunk({}, "stop"), "more_body": True})
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+
+    def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "fake-model"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": self.reply}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
+
+
+def _error(message: str, kind: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": None, "code": kind}}
+
+
+async def _read_body(receive: Receive) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        message = await receive()
+        parts.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(parts)
+
+
+async def _json(
+    send: Send, status: int, payload: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    raw = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(raw)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": raw})
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the fake in the foreground: ``python -m conversations.tests.fake_openai --help``."""
+    parser = argparse.ArgumentParser(description="A fake OpenAI Chat Completions server on loopback.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before the first token")
+    parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between chunks")
+    parser.add_argument("--chunks", type=int, default=5)
+    parser.add_argument("--mode", choices=MODES, default="ok")
+    parser.add_argument("--retry-after", type=int, default=1)
+    parser.add_argument("--reply", default=DEFAULT_REPLY)
+    args = parser.parse_args(argv)
+    fake = FakeOpenAI(
+        host=args.host,
+        port=args.port,
+        latency=args.latency,
+        chunk_delay=args.chunk_delay,
+        chunks=args.chunks,
+        mode=args.mode,
+        retry_after=args.retry_after,
+        reply=args.reply,
+        record=False,
+    )
+    # backlog: the benchmark opens hundreds of connections at once.
+    uvicorn.Server(fake.config(backlog=4096, timeout_keep_alive=30)).run()
+
+
+if __name__ == "__main__":
+    main()
