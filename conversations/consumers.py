@@ -146,9 +146,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def _retry(self) -> None:
         """Ask again for the conversation's failed newest reply (FR-014a), streamed like a send.
 
-        ``services.retry_begin`` puts the reply back to pending without saving the
-        user's message again (FR-017); stale replies are closed first so a reply
-        whose process died can be retried. The events are those of a send:
+        ``services.retry_begin`` prepares a new pending reply in place of the failed
+        one without saving the user's message again (FR-017); stale replies are
+        closed first (and announced) so a reply whose process died can be retried. The events are those of a send:
         ``message.created`` (the existing message, ``client_id`` null),
         ``reply.started`` ... ``reply.finished``.
         """
@@ -164,6 +164,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             )
         except selectors.ConversationNotFound:
             await self.send_json(_error("Not found", "Conversation not found"))
+            return
+        except services.ReplyInProgress:
+            await self.send_json(
+                _error(
+                    "Reply in progress",
+                    "The assistant is still answering. Wait for it or press Stop, then send again.",
+                )
+            )
             return
         except services.NothingToRetry:
             await self.send_json(
