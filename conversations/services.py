@@ -170,6 +170,17 @@ def _history(conversation: Conversation, user_message: Message) -> list[ChatTurn
     return [ChatTurn(role=m.role, content=m.content) for m in rows]
 
 
+def _after_newest_message(conversation: Conversation, now: dt.datetime) -> dt.datetime:
+    """``now``, or just after the conversation's newest message if that is not earlier (clock ties, steps)."""
+    newest = (
+        Message.objects.filter(conversation=conversation)
+        .order_by("-created_at", "-id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return max(now, newest + _ONE_MICROSECOND) if newest is not None else now
+
+
 @transaction.atomic
 def chat_begin(*, user_id: str, conversation_id: uuid.UUID | str | None, text: str) -> ChatStart:
     """Save the user's message and a pending reply, in one transaction.
@@ -182,8 +193,8 @@ def chat_begin(*, user_id: str, conversation_id: uuid.UUID | str | None, text: s
     Raises:
         selectors.ConversationNotFound: ``conversation_id`` is not one of the user's.
     """
-    now = timezone.now()
     if conversation_id is None:
+        now = timezone.now()
         conversation = Conversation.objects.create(
             user_id=user_id, title=title_from_message(text), created_at=now, updated_at=now
         )
@@ -193,6 +204,10 @@ def chat_begin(*, user_id: str, conversation_id: uuid.UUID | str | None, text: s
         conversation = Conversation.objects.select_for_update().filter(pk=pk, user_id=user_id).first() if pk else None
         if conversation is None:
             raise selectors.ConversationNotFound
+        # Timed once the lock is held, and after the newest message: concurrent sends
+        # keep each reply right after its own message in (created_at, id) order, and
+        # ``updated_at`` never goes back (issue "Hardening": 100 concurrent sends).
+        now = _after_newest_message(conversation, timezone.now())
         conversation.updated_at = now
         fields = ["updated_at"]
         if not conversation.title:
