@@ -196,7 +196,7 @@ def chat_begin(*, user_id: str, conversation_id: uuid.UUID | str | None, text: s
     if conversation_id is None:
         now = timezone.now()
         conversation = Conversation.objects.create(
-            user_id=user_id, title=title_from_message(text), created_at=now, updated_at=now
+            user_id=user_id, title=title_from_message(text), created_at=now, updated_at=now + _ONE_MICROSECOND
         )
     else:
         pk = selectors.parse_uuid(conversation_id)
@@ -208,7 +208,8 @@ def chat_begin(*, user_id: str, conversation_id: uuid.UUID | str | None, text: s
         # keep each reply right after its own message in (created_at, id) order, and
         # ``updated_at`` never goes back (issue "Hardening": 100 concurrent sends).
         now = _after_newest_message(conversation, timezone.now())
-        conversation.updated_at = now
+        # The pending reply's time: the conversation's newest message (never before it).
+        conversation.updated_at = now + _ONE_MICROSECOND
         fields = ["updated_at"]
         if not conversation.title:
             conversation.title = title_from_message(text)
@@ -436,7 +437,7 @@ def retry_begin(*, user_id: str, conversation_id: uuid.UUID | str) -> ChatStart:
         status=Message.Status.PENDING,
         created_at=max(now, user_message.created_at + _ONE_MICROSECOND),
     )
-    conversation.updated_at = now
+    conversation.updated_at = max(now, reply.created_at)
     conversation.save(update_fields=["updated_at"])
     return ChatStart(
         conversation=conversation, user_message=user_message, reply=reply, history=_history(conversation, user_message)
