@@ -103,6 +103,9 @@ if DATABASE_URL:
         _default_db.setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
             "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=1),
+            # Seconds a request waits for a connection (all busy, or the server down)
+            # before it is answered 503 "Service unavailable" (psycopg's default: 30).
+            "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0, minimum=0.1, maximum=300.0),
         }
 else:
     _default_db = {

@@ -45,7 +45,7 @@ from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -473,7 +473,14 @@ class _Generation:
                     continue
             first = False
             length, text = self.length, self.text
-            if await database_sync_to_async(services.reply_save_partial)(reply=self.reply, content=text):
+            try:
+                saved = await database_sync_to_async(services.reply_save_partial)(reply=self.reply, content=text)
+            except (OperationalError, InterfaceError):
+                # The database blinked: try again at the next interval; the final save keeps it all.
+                logger.warning("could not save the partial text of reply %s", self.reply.pk, exc_info=True)
+                first = False
+                continue
+            if saved:
                 self.saved_length = length
             else:
                 # Finished elsewhere (closed as stale, or stopped after this process
@@ -533,8 +540,9 @@ class _Generation:
     async def _finish(self, status: str | None, error: str, detail: str) -> None:
         closed = False
         if status is not None:
-            closed = await database_sync_to_async(services.reply_finish)(
-                reply=self.reply, content=self.text, status=status
+            text = self.text
+            closed = await services.retry_while_database_down(
+                lambda: database_sync_to_async(services.reply_finish)(reply=self.reply, content=text, status=status)
             )
         if not closed:
             # Someone else closed it (stale rule, stop of a presumed-dead process):

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -65,6 +65,38 @@ def db_async(fn: Callable[..., _T]) -> Callable[..., Awaitable[_T]]:
                 connection.close()
 
     return sync_to_async(run, thread_sensitive=True)
+
+
+# How long the last write of a reply keeps trying while the database is unreachable
+# (PostgreSQL restarting): the text that arrived is not thrown away over a blink
+# (issue "Hardening": PostgreSQL restarted mid-load; seconds).
+FINAL_SAVE_RETRY_SECONDS = 15.0
+_RETRY_FIRST_DELAY, _RETRY_MAX_DELAY = 0.2, 2.0
+
+
+async def retry_while_database_down(call: Callable[[], Awaitable[_T]], *, seconds: float | None = None) -> _T:
+    """Await ``call()``, again after a growing pause while it fails because the database is unreachable.
+
+    Only for writes that are safe to repeat (``reply_finish`` changes a reply once).
+
+    Args:
+        call: makes a fresh awaitable each time (e.g. ``lambda: db_async(fn)(...)``).
+        seconds: give up after this long (default ``FINAL_SAVE_RETRY_SECONDS``).
+
+    Raises:
+        django.db.OperationalError / InterfaceError: still unreachable after ``seconds``.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + (FINAL_SAVE_RETRY_SECONDS if seconds is None else seconds)
+    delay = _RETRY_FIRST_DELAY
+    while True:
+        try:
+            return await call()
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block or loop.time() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_DELAY)
 
 
 # --- Validation (shared by the API serializers and the page's forms) -----------
@@ -354,7 +386,11 @@ async def reply_generate(*, start: ChatStart, on_delta: Callable[[str], Awaitabl
                     await on_delta(delta)
                 if loop.time() - saved_at >= PARTIAL_SAVE_SECONDS:
                     saved_at = loop.time()
-                    still_open = await db_async(reply_save_partial)(reply=reply, content="".join(parts))
+                    try:
+                        still_open = await db_async(reply_save_partial)(reply=reply, content="".join(parts))
+                    except (OperationalError, InterfaceError):
+                        # The database blinked: the next save, or the final one, keeps the text.
+                        still_open = True
                     if not still_open:
                         break
         if still_open and not "".join(parts).strip():
@@ -362,10 +398,15 @@ async def reply_generate(*, start: ChatStart, on_delta: Callable[[str], Awaitabl
     except BaseException:
         # Whatever went wrong (the model, a bug, a cancelled request), the reply
         # must not stay pending: keep the text that arrived and mark it failed.
-        await asyncio.shield(db_async(reply_finish)(reply=reply, content="".join(parts), status=Message.Status.FAILED))
+        text = "".join(parts)
+        await asyncio.shield(
+            retry_while_database_down(
+                lambda: db_async(reply_finish)(reply=reply, content=text, status=Message.Status.FAILED)
+            )
+        )
         raise
-    if not still_open or not await db_async(reply_finish)(
-        reply=reply, content="".join(parts), status=Message.Status.COMPLETE
+    if not still_open or not await retry_while_database_down(
+        lambda: db_async(reply_finish)(reply=reply, content="".join(parts), status=Message.Status.COMPLETE)
     ):
         # Closed elsewhere (stopped): answer with what the database holds.
         await db_async(reply.refresh_from_db)(fields=["content", "status"])
