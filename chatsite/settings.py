@@ -307,7 +307,15 @@ if ASSISTANT_TIMEOUT_SECONDS >= LIVE_REPLY_MAX_SECONDS:
 # Shared through Redis when REDIS_URL is set, so limits hold across workers.
 
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # An unreachable Redis reads as a miss (rate limits fail open), never a 500; a
+    # Redis that hangs costs at most these seconds per call (chatsite/cache.py).
+    CACHES = {
+        "default": {
+            "BACKEND": "chatsite.cache.ResilientRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -87,6 +87,7 @@ def uvicorn_project(env: dict[str, str], log: Path) -> Iterator[int]:
         **os.environ,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "PYTHONUNBUFFERED": "1",
+        "DJANGO_SETTINGS_MODULE": "conversations.tests.uvicorn_settings",
         **env,
     }
     with log.open("wb") as out:
