@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 FINISHED = {"complete", "failed", "stopped"}
@@ -65,9 +66,7 @@ def problems(rows: list[Row], *, allow_open: bool = False) -> list[str]:
     twice = [text for text, count in Counter(r.content for r in rows if r.role == "user").items() if count > 1]
     found += [f"user message stored {sum(r.content == t for r in rows)} times: {t!r}" for t in twice]
     if not allow_open:
-        found += [
-            f"reply {r.id} left {r.status}" for r in rows if r.role == "assistant" and r.status not in FINISHED
-        ]
+        found += [f"reply {r.id} left {r.status}" for r in rows if r.role == "assistant" and r.status not in FINISHED]
     return found
 
 
@@ -75,7 +74,7 @@ def reply_to(rows: list[Row]) -> dict[str, Row]:
     """Each user message's text -> the reply stored right after it."""
     replies: dict[str, Row] = {}
     for messages in by_conversation(rows).values():
-        for first, second in zip(messages, messages[1:], strict=False):
+        for first, second in pairwise(messages):
             if first.role == "user" and second.role == "assistant":
                 replies[first.content] = second
     return replies

@@ -37,7 +37,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 USERS = 12
 PER_KIND = 12
 FIRST_TOKEN_SECONDS = 4.0
-UNAVAILABLE = {"error": "Assistant unavailable", "detail": "The assistant could not answer right now. Please try again."}
+UNAVAILABLE = {
+    "error": "Assistant unavailable",
+    "detail": "The assistant could not answer right now. Please try again.",
+}
 TIMED_OUT = {"error": "Assistant timeout", "detail": "The assistant took too long to answer. Please try again."}
 # marker in the message -> the answer the client must get
 KINDS: dict[str, tuple[str, int, dict[str, str] | None]] = {
@@ -89,7 +92,9 @@ def test_every_message_is_kept_and_every_reply_closed_while_the_model_fails(
     for n in range(PER_KIND * len(KINDS)):
         kind = list(KINDS)[n % len(KINDS)]
         user = users[n % USERS]
-        plan.append((kind, user, existing[user] if (n // USERS) % 2 else None, f"chat {n} {kind} {KINDS[kind][0]}".strip()))
+        plan.append(
+            (kind, user, existing[user] if (n // USERS) % 2 else None, f"chat {n} {kind} {KINDS[kind][0]}".strip())
+        )
 
     async def load() -> list[httpx2.Response]:
         limits = httpx2.Limits(max_connections=len(plan), max_keepalive_connections=len(plan))

@@ -16,6 +16,7 @@ them on the conversation's row lock. What is asserted afterwards (FR-005, FR-006
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 from pathlib import Path
 
 import httpx2
@@ -75,7 +76,7 @@ def test_100_concurrent_sends_to_one_conversation_are_all_stored_in_order(server
         assert reply.id == answered[user_message.content]
         assert reply.status == "complete"
     times = [row.created_at for row in rows]
-    assert all(earlier < later for earlier, later in zip(times, times[1:], strict=False))
+    assert all(earlier < later for earlier, later in pairwise(times))
     conversation = Conversation.objects.get(pk=conversation.pk)
     assert conversation.updated_at >= times[-1]
 

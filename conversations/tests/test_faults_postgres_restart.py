@@ -84,7 +84,9 @@ def test_a_restart_of_postgresql_mid_load_answers_503_then_recovers_with_nothing
                 status, payload = response.status_code, response.json()
             except httpx2.HTTPError as exc:  # a dropped connection is a failure of the test
                 status, payload = 0, {"exception": repr(exc)}
-            results.append({"text": text, "at": at, "done": time.monotonic() - started, "status": status, "body": payload})
+            results.append(
+                {"text": text, "at": at, "done": time.monotonic() - started, "status": status, "body": payload}
+            )
             if status == 200 and sent % 3 != 2:
                 conversation_id = payload["conversation_id"]  # continue it; every third starts a new one
             elif status == 200:

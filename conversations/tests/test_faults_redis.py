@@ -177,19 +177,27 @@ def test_chat_turns_survive_redis_going_away_and_sockets_come_back_with_it(serve
 
     rows = invariants.rows_from_orm()
     assert invariants.problems(rows) == []
-    texts = ["before: api", "before: form", "live: cut off", "during: api", "during: form", "after: socket", "after: api"]
+    texts = [
+        "before: api",
+        "before: form",
+        "live: cut off",
+        "during: api",
+        "during: form",
+        "after: socket",
+        "after: api",
+    ]
     assert [row.content for row in rows if row.role == "user"] == texts
     assert Message.objects.filter(role="assistant", status="complete").count() == len(texts)
 
     reliability.record(
         "redis_outage",
         {
-            "requests": 7 + 4,
+            "requests": len(texts),
             "faults": "Redis killed mid-reply, restarted",
-            "answered_200": 4,
+            "answered_200": 3,
             "messages_checked": len(rows),
             "lost": 0,
-            "notes": f"live reply cut from Redis saved complete; during the outage: API chat 200, form post 302 + saved, socket refused: error event + close 1011; "
+            "notes": f"7 chat turns: 3 API (200), 2 form posts (302), 2 over a socket; live reply cut from Redis saved complete; during the outage: API chat 200, form post 302 + saved, socket refused: error event + close 1011; "
             f"after: socket ready at try {attempts} + live reply",
         },
     )

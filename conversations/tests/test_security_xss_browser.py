@@ -13,8 +13,8 @@ Complements ``test_security_xss.py`` (escaping checked in the HTML).
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ PAYLOADS = [
     f"![x](javascript:{_run(10)})",
     f'**bold** <script>{_run(11)}</script> and <b onmouseover="{_run(12)}">hover</b>',
     f"[click me 13](data:text/html;base64,PHNjcmlwdD5hbGVydCgxMyk8L3NjcmlwdD4=) <a href='&#106;avascript:{_run(14)}'>click me 14</a>",
-    f"<style>body{{background:url(javascript:{_run(15)})}}</style><math><mi xlink:href=\"javascript:{_run(16)}\">m</mi></math>",
+    f'<style>body{{background:url(javascript:{_run(15)})}}</style><math><mi xlink:href="javascript:{_run(16)}">m</mi></math>',
     f"```\n</code><script>{_run(17)}</script>\n```",
 ]
 TITLE = f'<img src=x onerror="{_run(99)}"></title><script>{_run(98)}</script>'
