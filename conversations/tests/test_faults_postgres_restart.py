@@ -5,7 +5,7 @@ Never the shared PostgreSQL: the test makes a throwaway cluster of its own
 free port), migrates it and serves the project from it under uvicorn with
 psycopg's pool (``DATABASE_POOL=1``) and the offline assistant. Clients keep
 sending chats (new conversations and continued ones) while the cluster is stopped
-(``-m fast``: open sessions are cut), kept down for a moment, and started again,
+(``-m fast``: open sessions are cut), kept down 3 s, and started again,
 twice. Asserted (contract: Errors; FR-006, FR-014, SC-008):
 
 * every answer is 200 with the reply, or 503 with the contract body
@@ -34,7 +34,7 @@ from conversations.tests.servers import migrate, throwaway_postgres, uvicorn_pro
 
 CLIENTS = 16
 RESTART_AT = (3.0, 8.0)  # seconds into the run
-DOWN_SECONDS = 1.5
+DOWN_SECONDS = 3.0
 RECOVERED_WITHIN = 3.0  # seconds after a restart by which every chat must succeed again
 AFTER_SECONDS = 4.0  # the load goes on this long after the last recovery deadline
 UNAVAILABLE = {"error": "Service unavailable", "detail": "The service is temporarily unavailable. Please try again."}
@@ -115,11 +115,15 @@ def test_a_restart_of_postgresql_mid_load_answers_503_then_recovers_with_nothing
     assert set(statuses) <= {200, 503}, [r for r in results if r["status"] not in (200, 503)][:5]
     assert all(r["body"] == UNAVAILABLE for r in results if r["status"] == 503)
     assert statuses[503] > 0, "no request saw the outage: the restarts did not land mid-load"
-    # Recovery by itself: every chat sent once the cluster has been back a moment succeeds.
-    for _, up in restarts:
-        later = [r for r in results if r["at"] > up + RECOVERED_WITHIN and not any(
-            down <= r["done"] and r["at"] <= back for down, back in restarts)]  # fmt: skip
-        assert later and all(r["status"] == 200 for r in later), [r for r in later if r["status"] != 200][:5]
+
+    # Recovery by itself: every chat outside the outages (each from going down to
+    # RECOVERED_WITHIN seconds after coming back) succeeds, including after the last one.
+    def near_an_outage(r: dict[str, Any]) -> bool:
+        return any(down <= r["done"] and r["at"] <= up + RECOVERED_WITHIN for down, up in restarts)
+
+    clear = [r for r in results if not near_an_outage(r)]
+    assert all(r["status"] == 200 for r in clear), [r for r in clear if r["status"] != 200][:5]
+    assert any(r["at"] > restarts[-1][1] + RECOVERED_WITHIN for r in clear)
 
     # The stored conversations: consistent, nothing stored twice, every 200 stored whole.
     with psycopg.connect(cluster.url.replace("postgres://", "postgresql://")) as db:
