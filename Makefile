@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev run serve test lint format bench bench-quick clean
+.PHONY: install install-dev run serve test lint format bench bench-quick reliability clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,14 @@ bench: install-dev
 bench-quick: install-dev
 	DATABASE_URL=$(BENCH_DATABASE_URL) bash .ci/system-deps.sh
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench --quick
+
+# Faults and load (RELIABILITY.md, "Faults and load"): the fault tests on PostgreSQL, then their
+# figures written into RELIABILITY.md. About a minute and a half.
+RELIABILITY_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/chat
+
+reliability: install-dev
+	DATABASE_URL=$(RELIABILITY_DATABASE_URL) $(BIN)/pytest -q conversations/tests/test_faults_*.py
+	$(BIN)/python -m conversations.tests.reliability
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .coverage htmlcov test-artifacts

@@ -9,11 +9,15 @@ static files are still served by WhiteNoise, everything else passes straight on.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponseBase
+from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
+
+logger = logging.getLogger(__name__)
 
 
 class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
@@ -39,3 +43,23 @@ class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
             # Opening the file and reading its headers is blocking I/O.
             return await sync_to_async(self.serve, thread_sensitive=False)(static_file, request)
         return await self.get_response(request)
+
+
+class DatabaseUnavailableMiddleware(MiddlewareMixin):
+    """A view that cannot reach the database answers 503, not 500 (issue "Hardening": faults).
+
+    PostgreSQL restarting, a connection cut, the pool exhausted: a passing outage.
+    The API's own views map it in ``conversations.api.errors``; this catches the
+    page's views (and anything else) with ``conversations.views.service_unavailable``:
+    the contract's JSON body under ``/api/``, the error fragment for htmx, a page
+    otherwise. Sync and async capable (only ``process_exception``).
+    """
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponseBase | None:
+        from conversations.api.errors import DATABASE_DOWN
+        from conversations.views import service_unavailable
+
+        if isinstance(exception, DATABASE_DOWN):
+            logger.warning("database unavailable for %s %s: %s", request.method, request.path, exception)
+            return service_unavailable(request)
+        return None

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "chatsite.middleware.AsyncWhiteNoiseMiddleware",  # WhiteNoise, async-capable
+    "chatsite.middleware.DatabaseUnavailableMiddleware",  # database down: 503, not 500
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -102,6 +103,9 @@ if DATABASE_URL:
         _default_db.setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
             "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=1),
+            # Seconds a request waits for a connection (all busy, or the server down)
+            # before it is answered 503 "Service unavailable" (psycopg's default: 30).
+            "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0, minimum=0.1, maximum=300.0),
         }
 else:
     _default_db = {
@@ -303,7 +307,15 @@ if ASSISTANT_TIMEOUT_SECONDS >= LIVE_REPLY_MAX_SECONDS:
 # Shared through Redis when REDIS_URL is set, so limits hold across workers.
 
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # An unreachable Redis reads as a miss (rate limits fail open), never a 500; a
+    # Redis that hangs costs at most these seconds per call (chatsite/cache.py).
+    CACHES = {
+        "default": {
+            "BACKEND": "chatsite.cache.ResilientRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_FOUND = 4404
+CLOSE_UNAVAILABLE = 1011
+LIVE_UNAVAILABLE = "Live updates are unavailable right now; messages are still sent and saved."
 CLIENT_ID_MAX_CHARS = 100
 
 
@@ -58,8 +60,18 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json(_error("Not found", "Conversation not found"))
                 await self.close(code=CLOSE_NOT_FOUND)
                 return
-            await self.subscription.join(conversation.pk)
-        in_progress = await self.subscription.sync()
+        try:
+            if raw_id is not None:
+                await self.subscription.join(conversation.pk)
+            in_progress = await self.subscription.sync()
+        except live.LAYER_DOWN:
+            # Redis (the channel layer) is unreachable: no live updates, say so and
+            # close; the page goes on with plain requests (static/js/live.js).
+            logger.warning("channel layer unreachable: socket refused", exc_info=True)
+            self.subscription = None
+            await self.send_json(_error("Service unavailable", LIVE_UNAVAILABLE))
+            await self.close(code=CLOSE_UNAVAILABLE)
+            return
         await self.send_json(
             {
                 "type": "ready",

@@ -45,9 +45,11 @@ from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conversations import selectors, services
 from conversations.assistant import AssistantError, AssistantTimeout, get_assistant
@@ -72,6 +74,10 @@ FAILED_DETAIL = "The assistant could not answer right now. Please try again."
 TIMEOUT_ERROR = "Assistant timeout"
 TIMEOUT_DETAIL = "The assistant took too long to answer. Please try again."
 INTERRUPTED_DETAIL = "The reply was interrupted. Please try again."
+
+
+# The channel layer cannot be reached (Redis down): what its calls raise.
+LAYER_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class ReplyInProgress(Exception):
@@ -174,9 +180,22 @@ def finished_event(reply: Message, *, seq: int, error: str = "", detail: str = "
     return event
 
 
-async def publish(conversation_id: uuid.UUID | str, event: dict[str, Any]) -> None:
-    """Send ``event`` (``type`` like ``reply.delta``) to every socket on the conversation."""
-    await _layer().group_send(conversation_group(conversation_id), event)
+async def publish(conversation_id: uuid.UUID | str, event: dict[str, Any]) -> bool:
+    """Send ``event`` (``type`` like ``reply.delta``) to every socket on the conversation.
+
+    Best effort: the database holds the truth and a socket that missed events asks
+    for a snapshot, so an unreachable channel layer (Redis down) is logged, not
+    raised, and never breaks a chat turn (issue "Hardening": faults).
+
+    Returns:
+        ``False`` if the layer could not be reached.
+    """
+    try:
+        await _layer().group_send(conversation_group(conversation_id), event)
+    except LAYER_DOWN as exc:
+        logger.warning("could not publish %s to conversation %s: %s", event.get("type"), conversation_id, exc)
+        return False
+    return True
 
 
 # --- Reads and writes used by the live door ----------------------------------------
@@ -368,8 +387,13 @@ class _Generation:
                 "message": message_payload(self.start.user_message),
             },
         )
-        self.control_channel = await self.layer.new_channel()
-        await self.layer.group_add(reply_group(self.reply.pk), self.control_channel)
+        try:
+            self.control_channel = await self.layer.new_channel()
+            await self.layer.group_add(reply_group(self.reply.pk), self.control_channel)
+        except LAYER_DOWN as exc:
+            # No stop or sync from other processes this time; the reply is still written.
+            logger.warning("reply %s runs without its control channel: %s", self.reply.pk, exc)
+            self.control_channel = ""
         # Only once stop and sync can reach this task is it announced as alive.
         await cache.aset(_heartbeat_key(self.reply.pk), time.time(), timeout=_heartbeat_ttl())
         await publish(
@@ -444,8 +468,9 @@ class _Generation:
 
     async def _publish(self, delta: str) -> None:
         # Published at once, before any save: time to first token is the model's own.
-        await self.layer.group_send(
-            conversation_group(self.conversation_id),
+        # Best effort (``publish``): with the layer down the text is still kept and saved.
+        await publish(
+            self.conversation_id,
             {
                 "type": "reply.delta",
                 "conversation_id": str(self.conversation_id),
@@ -473,7 +498,14 @@ class _Generation:
                     continue
             first = False
             length, text = self.length, self.text
-            if await database_sync_to_async(services.reply_save_partial)(reply=self.reply, content=text):
+            try:
+                saved = await database_sync_to_async(services.reply_save_partial)(reply=self.reply, content=text)
+            except (OperationalError, InterfaceError):
+                # The database blinked: try again at the next interval; the final save keeps it all.
+                logger.warning("could not save the partial text of reply %s", self.reply.pk, exc_info=True)
+                first = False
+                continue
+            if saved:
                 self.saved_length = length
             else:
                 # Finished elsewhere (closed as stale, or stopped after this process
@@ -490,8 +522,12 @@ class _Generation:
                 logger.warning("could not record the heartbeat of reply %s", self.reply.pk, exc_info=True)
 
     async def _control_loop(self) -> None:
-        while True:
-            message = await self.layer.receive(self.control_channel)
+        while self.control_channel:
+            try:
+                message = await self.layer.receive(self.control_channel)
+            except LAYER_DOWN as exc:
+                logger.warning("reply %s stops listening for stop and sync: %s", self.reply.pk, exc)
+                return
             kind = message.get("type")
             if kind == "reply.stop":
                 self._interrupt("stopped")
@@ -533,8 +569,9 @@ class _Generation:
     async def _finish(self, status: str | None, error: str, detail: str) -> None:
         closed = False
         if status is not None:
-            closed = await database_sync_to_async(services.reply_finish)(
-                reply=self.reply, content=self.text, status=status
+            text = self.text
+            closed = await services.retry_while_database_down(
+                lambda: database_sync_to_async(services.reply_finish)(reply=self.reply, content=text, status=status)
             )
         if not closed:
             # Someone else closed it (stale rule, stop of a presumed-dead process):
@@ -628,7 +665,11 @@ class Subscription:
             timer.cancel()
         self._timers.clear()
         if self.conversation_id is not None:
-            await _layer().group_discard(conversation_group(self.conversation_id), self.channel_name)
+            try:
+                await _layer().group_discard(conversation_group(self.conversation_id), self.channel_name)
+            except LAYER_DOWN:
+                # Redis is gone: the group membership expires with it (channels_redis group_expiry).
+                logger.warning("could not leave %s: channel layer unreachable", self.conversation_id)
 
     async def sync(self) -> list[str]:
         """Close stale replies, then start the snapshot handshake for each reply in progress.

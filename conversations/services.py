@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -65,6 +65,38 @@ def db_async(fn: Callable[..., _T]) -> Callable[..., Awaitable[_T]]:
                 connection.close()
 
     return sync_to_async(run, thread_sensitive=True)
+
+
+# How long the last write of a reply keeps trying while the database is unreachable
+# (PostgreSQL restarting): the text that arrived is not thrown away over a blink
+# (issue "Hardening": PostgreSQL restarted mid-load; seconds).
+FINAL_SAVE_RETRY_SECONDS = 15.0
+_RETRY_FIRST_DELAY, _RETRY_MAX_DELAY = 0.2, 2.0
+
+
+async def retry_while_database_down(call: Callable[[], Awaitable[_T]], *, seconds: float | None = None) -> _T:
+    """Await ``call()``, again after a growing pause while it fails because the database is unreachable.
+
+    Only for writes that are safe to repeat (``reply_finish`` changes a reply once).
+
+    Args:
+        call: makes a fresh awaitable each time (e.g. ``lambda: db_async(fn)(...)``).
+        seconds: give up after this long (default ``FINAL_SAVE_RETRY_SECONDS``).
+
+    Raises:
+        django.db.OperationalError / InterfaceError: still unreachable after ``seconds``.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + (FINAL_SAVE_RETRY_SECONDS if seconds is None else seconds)
+    delay = _RETRY_FIRST_DELAY
+    while True:
+        try:
+            return await call()
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block or loop.time() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_DELAY)
 
 
 # --- Validation (shared by the API serializers and the page's forms) -----------
@@ -170,6 +202,17 @@ def _history(conversation: Conversation, user_message: Message) -> list[ChatTurn
     return [ChatTurn(role=m.role, content=m.content) for m in rows]
 
 
+def _after_newest_message(conversation: Conversation, now: dt.datetime) -> dt.datetime:
+    """``now``, or just after the conversation's newest message if that is not earlier (clock ties, steps)."""
+    newest = (
+        Message.objects.filter(conversation=conversation)
+        .order_by("-created_at", "-id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return max(now, newest + _ONE_MICROSECOND) if newest is not None else now
+
+
 @transaction.atomic
 def chat_begin(*, user_id: str, conversation_id: uuid.UUID | str | None, text: str) -> ChatStart:
     """Save the user's message and a pending reply, in one transaction.
@@ -182,10 +225,10 @@ def chat_begin(*, user_id: str, conversation_id: uuid.UUID | str | None, text: s
     Raises:
         selectors.ConversationNotFound: ``conversation_id`` is not one of the user's.
     """
-    now = timezone.now()
     if conversation_id is None:
+        now = timezone.now()
         conversation = Conversation.objects.create(
-            user_id=user_id, title=title_from_message(text), created_at=now, updated_at=now
+            user_id=user_id, title=title_from_message(text), created_at=now, updated_at=now + _ONE_MICROSECOND
         )
     else:
         pk = selectors.parse_uuid(conversation_id)
@@ -193,7 +236,12 @@ def chat_begin(*, user_id: str, conversation_id: uuid.UUID | str | None, text: s
         conversation = Conversation.objects.select_for_update().filter(pk=pk, user_id=user_id).first() if pk else None
         if conversation is None:
             raise selectors.ConversationNotFound
-        conversation.updated_at = now
+        # Timed once the lock is held, and after the newest message: concurrent sends
+        # keep each reply right after its own message in (created_at, id) order, and
+        # ``updated_at`` never goes back (issue "Hardening": 100 concurrent sends).
+        now = _after_newest_message(conversation, timezone.now())
+        # The pending reply's time: the conversation's newest message (never before it).
+        conversation.updated_at = now + _ONE_MICROSECOND
         fields = ["updated_at"]
         if not conversation.title:
             conversation.title = title_from_message(text)
@@ -338,7 +386,11 @@ async def reply_generate(*, start: ChatStart, on_delta: Callable[[str], Awaitabl
                     await on_delta(delta)
                 if loop.time() - saved_at >= PARTIAL_SAVE_SECONDS:
                     saved_at = loop.time()
-                    still_open = await db_async(reply_save_partial)(reply=reply, content="".join(parts))
+                    try:
+                        still_open = await db_async(reply_save_partial)(reply=reply, content="".join(parts))
+                    except (OperationalError, InterfaceError):
+                        # The database blinked: the next save, or the final one, keeps the text.
+                        still_open = True
                     if not still_open:
                         break
         if still_open and not "".join(parts).strip():
@@ -346,10 +398,15 @@ async def reply_generate(*, start: ChatStart, on_delta: Callable[[str], Awaitabl
     except BaseException:
         # Whatever went wrong (the model, a bug, a cancelled request), the reply
         # must not stay pending: keep the text that arrived and mark it failed.
-        await asyncio.shield(db_async(reply_finish)(reply=reply, content="".join(parts), status=Message.Status.FAILED))
+        text = "".join(parts)
+        await asyncio.shield(
+            retry_while_database_down(
+                lambda: db_async(reply_finish)(reply=reply, content=text, status=Message.Status.FAILED)
+            )
+        )
         raise
-    if not still_open or not await db_async(reply_finish)(
-        reply=reply, content="".join(parts), status=Message.Status.COMPLETE
+    if not still_open or not await retry_while_database_down(
+        lambda: db_async(reply_finish)(reply=reply, content="".join(parts), status=Message.Status.COMPLETE)
     ):
         # Closed elsewhere (stopped): answer with what the database holds.
         await db_async(reply.refresh_from_db)(fields=["content", "status"])
@@ -421,7 +478,7 @@ def retry_begin(*, user_id: str, conversation_id: uuid.UUID | str) -> ChatStart:
         status=Message.Status.PENDING,
         created_at=max(now, user_message.created_at + _ONE_MICROSECOND),
     )
-    conversation.updated_at = now
+    conversation.updated_at = max(now, reply.created_at)
     conversation.save(update_fields=["updated_at"])
     return ChatStart(
         conversation=conversation, user_message=user_message, reply=reply, history=_history(conversation, user_message)

@@ -21,6 +21,7 @@ from urllib.parse import urlencode, urlsplit
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
@@ -31,7 +32,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from conversations import selectors, services
-from conversations.api.errors import INTERNAL_DETAIL, json_error
+from conversations.api.errors import INTERNAL_DETAIL, UNAVAILABLE_DETAIL, UNAVAILABLE_ERROR, json_error
 from conversations.assistant import AssistantError, AssistantTimeout
 from conversations.auth import user_id_of
 from conversations.forms import MessageForm, RenameForm
@@ -406,6 +407,23 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     return _error_page(request, 500, "Internal server error", INTERNAL_DETAIL)
+
+
+def service_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 while the database cannot be reached (``chatsite.middleware.DatabaseUnavailableMiddleware``).
+
+    Rendered without touching the database: the page's header would otherwise load
+    the session's user to show who is signed in.
+    """
+    if _is_api(request):
+        return json_error(503, UNAVAILABLE_ERROR, UNAVAILABLE_DETAIL)
+    context = {"title": UNAVAILABLE_ERROR, "detail": UNAVAILABLE_DETAIL, "user": AnonymousUser()}
+    if getattr(request, "htmx", False):
+        response = render(request, "conversations/_error.html", context, status=503)
+    else:
+        response = render(request, "error.html", context, status=503)
+    response["Retry-After"] = "5"
+    return response
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

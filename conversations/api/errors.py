@@ -1,8 +1,10 @@
 """Every API error as the contract's ``{"error", "detail"}`` body (contract: Errors; FR-014, SC-008).
 
 DRF's own exceptions (validation, 401, 403, 404, 405, 415, 429) and the domain's
-(``ConversationNotFound``, ``AssistantError``) are mapped here in one place; anything
-unexpected is logged and answered 500 with no internals in the body.
+(``ConversationNotFound``, ``AssistantError``) are mapped here in one place; the
+database being unreachable (``OperationalError``, ``InterfaceError``) is a 503
+"Service unavailable"; anything unexpected is logged and answered 500 with no
+internals in the body.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -29,6 +32,11 @@ FORBIDDEN_DETAIL = "User ID in path does not match authenticated user"
 CONVERSATION_NOT_FOUND_DETAIL = "Conversation not found"
 CSRF_DETAIL = "The page's security token is missing or out of date. Reload the page and try again."
 INTERNAL_DETAIL = "An unexpected error occurred. Please try again."
+UNAVAILABLE_ERROR = "Service unavailable"
+UNAVAILABLE_DETAIL = "The service is temporarily unavailable. Please try again."
+# The database cannot be reached (restarting, connection cut, pool exhausted): a
+# passing outage, answered 503 rather than 500 (issue "Hardening": faults).
+DATABASE_DOWN = (OperationalError, InterfaceError)
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -60,6 +68,8 @@ def _first_message(detail: Any, field: str | None = None) -> str:
 
 def _describe(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
     """``(status, error, detail, headers)`` for an exception, or raise it if unknown."""
+    if isinstance(exc, DATABASE_DOWN):
+        return 503, UNAVAILABLE_ERROR, UNAVAILABLE_DETAIL, {}
     if isinstance(exc, AssistantTimeout):
         return 504, "Assistant timeout", "The assistant took too long to answer. Please try again.", {}
     if isinstance(exc, AssistantError):

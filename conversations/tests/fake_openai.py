@@ -27,6 +27,10 @@ Switches (attributes of ``FakeOpenAI``, or command-line flags):
 ``fail_times``     how many requests get ``mode`` before it behaves as ``ok`` again
                    (``None``: every request), so "fails once, then the retry succeeds"
                    can be staged.
+
+Per request, for a load with a mix of faults: a marker in the last user message,
+``[fake:<mode>]`` (one of ``MODES``) and/or ``[fake:latency=<seconds>]``, overrides
+``mode`` / ``latency`` for that request only (``fail_times`` does not apply to it).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import socket
 import threading
 import time
@@ -48,6 +53,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 MODES = ("ok", "error500", "ratelimit", "cut", "malformed", "hang")
+_MARKER = re.compile(r"\[fake:(?:latency=(?P<latency>\d+(?:\.\d+)?)|(?P<mode>[a-z0-9]+))\]")
 DEFAULT_REPLY = "Hello from the fake model. This reply arrives in several chunks, as a real one would."
 
 
@@ -160,8 +166,12 @@ class FakeOpenAI:
             await _json(send, 400, _error("The body is not JSON.", "invalid_request_error"))
             return
         mode = self._mode_for_this_request(body)
-        if self.latency:
-            await asyncio.sleep(self.latency)
+        latency = self.latency
+        marked_mode, marked_latency = _markers(body)
+        mode = marked_mode or mode
+        latency = latency if marked_latency is None else marked_latency
+        if latency:
+            await asyncio.sleep(latency)
         if mode == "error500":
             await _json(send, 500, _error("The fake model broke.", "server_error"))
             return
@@ -246,6 +256,20 @@ class FakeOpenAI:
             "choices": [{"index": 0, "message": {"role": "assistant", "content": self.reply}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         }
+
+
+def _markers(body: dict[str, Any]) -> tuple[str | None, float | None]:
+    """``(mode, latency)`` asked for by ``[fake:...]`` markers in the last user message, if any."""
+    messages = body.get("messages") or []
+    last_user = next((m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), None)
+    content = last_user.get("content") if last_user else None
+    mode = latency = None
+    for found in _MARKER.finditer(content if isinstance(content, str) else ""):
+        if found["latency"] is not None:
+            latency = float(found["latency"])
+        elif found["mode"] in MODES:
+            mode = found["mode"]
+    return mode, latency
 
 
 def _error(message: str, kind: str) -> dict[str, Any]:
