@@ -35,7 +35,7 @@ def model(fake_openai: FakeOpenAI) -> FakeOpenAI:
             model="fake-model",
             base_url=fake_openai.base_url,
             system_prompt="Be brief.",
-            first_token_timeout=1.0,
+            first_token_timeout=2.0,  # room for one retry on a loaded machine
             timeout=2.5,
             max_retries=1,
         )
