@@ -13,6 +13,9 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponseBase
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
+from django.middleware.security import SecurityMiddleware
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 
@@ -39,3 +42,37 @@ class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
             # Opening the file and reading its headers is blocking I/O.
             return await sync_to_async(self.serve, thread_sensitive=False)(static_file, request)
         return await self.get_response(request)
+
+
+class InlineMiddlewareMixin:
+    """Run a ``MiddlewareMixin`` middleware's hooks on the event loop instead of in a thread.
+
+    Under ASGI, Django's ``MiddlewareMixin`` calls ``process_request`` and
+    ``process_response`` through ``sync_to_async``: two thread hand-offs per
+    middleware per request (issue 6, BENCHMARKS.md "Where the CPU goes"). For a
+    middleware whose hooks only read settings, headers and the URL configuration
+    (no database, no session, no file) that is pure cost: this mixin calls them
+    directly. Put it first in the bases, before the Django middleware it adapts.
+    Synchronous use is unchanged.
+    """
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        response = None
+        if hasattr(self, "process_request"):
+            response = self.process_request(request)
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            response = self.process_response(request, response)
+        return response
+
+
+class InlineSecurityMiddleware(InlineMiddlewareMixin, SecurityMiddleware):
+    """Django's ``SecurityMiddleware`` (HTTPS redirect, HSTS, nosniff, referrer policy), without thread hops."""
+
+
+class InlineCommonMiddleware(InlineMiddlewareMixin, CommonMiddleware):
+    """Django's ``CommonMiddleware`` (Content-Length, APPEND_SLASH, disallowed agents), without thread hops."""
+
+
+class InlineXFrameOptionsMiddleware(InlineMiddlewareMixin, XFrameOptionsMiddleware):
+    """Django's ``XFrameOptionsMiddleware`` (``X-Frame-Options``), without thread hops."""

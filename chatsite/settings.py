@@ -63,6 +63,15 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
+# Calls to /api/ with "Authorization: Bearer" use this chain instead (chatsite/handlers.py):
+# the JWT is their only credential, so no session, CSRF, auth, messages or htmx; Django's
+# own security, common and clickjacking middleware, run without thread hops (issue 6).
+API_MIDDLEWARE = [
+    "chatsite.middleware.InlineSecurityMiddleware",
+    "chatsite.middleware.InlineCommonMiddleware",
+    "chatsite.middleware.InlineXFrameOptionsMiddleware",
+]
+
 ROOT_URLCONF = "chatsite.urls"
 
 TEMPLATES = [
