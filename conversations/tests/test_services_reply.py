@@ -251,3 +251,15 @@ def test_the_message_budget_also_bounds_the_history(owner_id: str, settings) -> 
     conversation = make_conversation(owner_id, messages=10)
     start = services.chat_begin(user_id=owner_id, conversation_id=conversation.pk, text="latest")
     assert [t.content for t in start.history] == ["message 8", "message 9", "latest"]
+
+
+def test_a_new_conversations_history_is_its_first_message_without_reading_it_back(owner_id: str) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        start = services.chat_begin(user_id=owner_id, conversation_id=None, text="Hello there")
+    statements = [q["sql"].split()[0] for q in captured.captured_queries]
+    # The conversation, the user's message and the pending reply are inserted; nothing is read back.
+    assert [s for s in statements if s not in ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT")] == ["INSERT"] * 3
+    assert [(t.role, t.content) for t in start.history] == [("user", "Hello there")]
