@@ -323,7 +323,7 @@ def main() -> None:
     base, app, rss, cpu_used = result.base, result.app, result.peak_rss_mib, result.server_cpu_s
     ratio = app.stats()["median"] / base.stats()["median"]
     ratio_p95 = app.stats()["p95"] / base.stats()["p95"]
-    server_env = " ".join(args.db_env) or "(defaults: no pool, DATABASE_CONN_MAX_AGE=0)"
+    server_env = " ".join(args.db_env) or "(defaults: psycopg pool, DATABASE_POOL=1)"
     lines = [
         SECTION,
         "",

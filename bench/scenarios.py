@@ -27,10 +27,10 @@ from bench.wrk import run_wrk, write_requests
 CHAT_TEXT = "Hello! Could you summarise what we talked about yesterday, in two sentences?"
 # The server configuration the main figures use (what `make serve` should run with).
 RECOMMENDED = {"DATABASE_POOL": "1"}
-RECOMMENDED_LABEL = "psycopg pool (DATABASE_POOL=1)"
+RECOMMENDED_LABEL = "psycopg pool (DATABASE_POOL=1, the default)"
 CONNECTION_MODES = {
-    "new connection per request (default)": {},
-    "persistent (DATABASE_CONN_MAX_AGE=60)": {"DATABASE_CONN_MAX_AGE": "60"},
+    "new connection per request (DATABASE_POOL=0)": {"DATABASE_POOL": "0"},
+    "persistent (DATABASE_POOL=0, DATABASE_CONN_MAX_AGE=60)": {"DATABASE_POOL": "0", "DATABASE_CONN_MAX_AGE": "60"},
     RECOMMENDED_LABEL: RECOMMENDED,
 }
 
