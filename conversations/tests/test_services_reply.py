@@ -91,12 +91,33 @@ def test_a_slow_reply_is_saved_in_batches(owner_id: str, monkeypatch: pytest.Mon
     probe = Slow([])
     set_assistant(probe)
     send(owner_id)
+    # The first save comes PARTIAL_SAVE_SECONDS after the first text, then one per interval.
     assert probe.rows == [
         ("pending", ""),
-        ("streaming", "One"),
+        ("pending", ""),
         ("streaming", "One two"),
         ("streaming", "One two three"),
     ]
+
+
+def test_a_model_that_thinks_long_then_streams_fast_is_written_once(
+    owner_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 6: the interval counts from the first token, not from the request (no write for a 2 s model's reply)."""
+    monkeypatch.setattr(services, "PARTIAL_SAVE_SECONDS", 0.05)
+
+    class ThinksThenStreams(Probe):
+        async def stream(self, history: Sequence[ChatTurn]) -> AsyncIterator[str]:
+            await asyncio.sleep(0.1)  # longer than the interval, before any text
+            for delta in ["One", " two", " three"]:
+                yield delta
+                self.rows.append(await sync_to_async(self._reply_row)())
+
+    probe = ThinksThenStreams([])
+    set_assistant(probe)
+    reply = send(owner_id)
+    assert probe.rows == [("pending", "")] * 3
+    assert (reply.status, reply.content) == ("complete", "One two three")
 
 
 def test_a_reply_stopped_meanwhile_stops_the_generation_and_keeps_its_saved_text(
