@@ -5,6 +5,10 @@ after it, through a thread that stays blocked for the whole request, so every ch
 waiting on the model would hold a worker thread (issue "Real assistant replies",
 "Many chats at once"; measured in BENCHMARKS.md). This subclass is async-capable:
 static files are still served by WhiteNoise, everything else passes straight on.
+
+``Inline*Middleware``: Django's security, common and clickjacking middleware with their
+hooks run on the event loop instead of through two thread hops each; used by the lean
+chain for Bearer API calls (``settings.API_MIDDLEWARE``, ``chatsite/handlers.py``; issue 6).
 """
 
 from __future__ import annotations
