@@ -4,8 +4,8 @@ The statements are the ones Django sends for ``POST /api/{user_id}/chat`` with a
 conversation (captured with ``CaptureQueriesContext`` around ``services.chat_send``;
 ``tests/test_bench.py`` checks they still match): two transactions,
 
-1. insert the conversation, the user's message and the pending reply, select the
-   history for the model;
+1. insert the conversation, the user's message and the pending reply (a new
+   conversation's history is its first message: nothing is read back);
 2. update the reply's text and status, bump the conversation's ``updated_at``.
 
 Client-side parameter binding (``ClientCursor``) as Django's PostgreSQL backend uses
@@ -39,12 +39,6 @@ INSERT_MESSAGE = (
     'INSERT INTO "conversations_message" ("id", "conversation_id", "user_id", "role", "content", "status", "created_at") '
     "VALUES (%s, %s, %s, %s, %s, %s, %s)"
 )
-SELECT_HISTORY = (
-    'SELECT "id", "role", "content", "created_at" FROM "conversations_message" '
-    'WHERE ("conversation_id" = %s AND ("created_at" < %s OR ("created_at" = %s AND "id" <= %s)) '
-    "AND (\"role\" = 'user' OR \"status\" IN ('complete', 'stopped')) AND NOT (\"content\" = '')) "
-    'ORDER BY "created_at" DESC, "id" DESC LIMIT 50'
-)
 UPDATE_REPLY = (
     'UPDATE "conversations_message" SET "content" = %s, "status" = %s '
     "WHERE (\"id\" = %s AND \"status\" IN ('pending', 'streaming'))"
@@ -57,7 +51,6 @@ TURN_STATEMENTS = (
     INSERT_CONVERSATION,
     INSERT_MESSAGE,
     INSERT_MESSAGE,
-    SELECT_HISTORY,
     UPDATE_REPLY,
     UPDATE_CONVERSATION,
 )
@@ -74,8 +67,6 @@ def chat_turn(conn: psycopg.Connection, *, user_id: str, text: str) -> uuid.UUID
             INSERT_MESSAGE,
             (reply_id, conversation_id, user_id, "assistant", "", "pending", now + dt.timedelta(microseconds=1)),
         )
-        cur.execute(SELECT_HISTORY, (conversation_id, now, now, message_id))
-        cur.fetchall()
     done = dt.datetime.now(dt.UTC)
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(UPDATE_REPLY, (REPLY_TEXT.format(text=text), "complete", reply_id))

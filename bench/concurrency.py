@@ -190,23 +190,41 @@ def git_commit() -> str:
     return result.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--latency", type=float, default=2.0, help="seconds the fake model takes")
-    parser.add_argument("--connections", type=int, default=500, help="client connection pool bound")
-    parser.add_argument(
-        "--db-env", action="append", default=[], metavar="NAME=VALUE", help="extra server env, e.g. DATABASE_POOL=1"
-    )
-    parser.add_argument("--write", action="store_true", help="put the results in BENCHMARKS.md")
-    parser.add_argument("--note", default="", help="a line added under the table (e.g. what changed)")
-    parser.add_argument(
-        "--profile", metavar="FILE", help="record the server with py-spy during the chat run (raw folded stacks)"
-    )
-    args = parser.parse_args()
+@dataclass
+class SlowModelResult:
+    """One measurement: the model alone, the chats through the app, and the server's resources."""
 
+    base: Run
+    app: Run
+    peak_rss_mib: float
+    server_cpu_s: float
+    load_before: float
+    load_after: float
+
+
+def measure(
+    *,
+    database_url: str,
+    requests: int,
+    latency: float = 2.0,
+    connections: int | None = None,
+    extra_env: dict[str, str] | None = None,
+    user_prefix: str = "bench-chat-slow",
+    profile: str | None = None,
+) -> SlowModelResult:
+    """Start the fake model and ONE uvicorn process, fire ``requests`` chats at once; see the module docstring.
+
+    Args:
+        database_url: PostgreSQL URL of the bench database (created if missing, migrated).
+        requests: chats in flight at once (and streams in the model-alone baseline).
+        latency: seconds the fake model waits before answering.
+        connections: client connection pool bound (default: ``requests``).
+        extra_env: server environment on top of the defaults (e.g. ``DATABASE_POOL=1``).
+        user_prefix: the chats' user ids are ``<prefix>-<run>-<i>`` (one new conversation each).
+        profile: write py-spy raw stacks of the server during the chat run to this file.
+    """
+    connections = connections or requests
     load_before = os.getloadavg()[0]
-    database_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     ensure_database(database_url)
     python = sys.executable
     env = {
@@ -224,14 +242,14 @@ def main() -> None:
         "ASSISTANT_BACKEND": "openai",
         "OPENAI_MODEL": "fake-model",
     }
-    for item in args.db_env:
-        name, _, value = item.partition("=")
-        env[name] = value
+    for name in ("DATABASE_POOL", "DATABASE_CONN_MAX_AGE", "REDIS_URL"):
+        env.pop(name, None)
+    env.update(extra_env or {})
     fake_port, app_port = free_port(), free_port()
     env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{fake_port}/v1"
     subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
     fake = subprocess.Popen(
-        [python, "-m", "conversations.tests.fake_openai", "--port", str(fake_port), "--latency", str(args.latency)],
+        [python, "-m", "conversations.tests.fake_openai", "--port", str(fake_port), "--latency", str(latency)],
         cwd=ROOT,
         env=env,
     )
@@ -247,30 +265,20 @@ def main() -> None:
         fake_url, app_url = f"http://127.0.0.1:{fake_port}/v1", f"http://127.0.0.1:{app_port}"
         run_id = dt.datetime.now().strftime("%H%M%S")
         # Warm-up: imports, first connections, JIT-free but cache-warm.
-        warm = asyncio.run(chats(app_url, 5, 5, f"warm-{run_id}"))
+        warm = asyncio.run(chats(app_url, 5, 5, f"{user_prefix}-warm-{run_id}"))
         if warm.errors:
             raise SystemExit(f"warm-up failed: {warm.errors[0]}")
-        base = asyncio.run(baseline(fake_url, args.requests, args.connections))
+        base = asyncio.run(baseline(fake_url, requests, connections))
         spy = None
-        if args.profile:
+        if profile:
             spy_command = [
-                "py-spy",
-                "record",
-                "-p",
-                str(server.pid),
-                "-o",
-                args.profile,
-                "-f",
-                "raw",
-                "-r",
-                "250",
-                "--gil",
+                "py-spy", "record", "-p", str(server.pid), "-o", profile, "-f", "raw", "-r", "250", "--gil",
                 "--nonblocking",
-            ]
+            ]  # fmt: skip
             spy = subprocess.Popen(spy_command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
         cpu_before = cpu_seconds(server.pid)
-        app = asyncio.run(chats(app_url, args.requests, args.connections, f"bench-{run_id}"))
+        app = asyncio.run(chats(app_url, requests, connections, f"{user_prefix}-{run_id}"))
         cpu_used = cpu_seconds(server.pid) - cpu_before
         if spy is not None:
             spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
@@ -284,19 +292,47 @@ def main() -> None:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+    return SlowModelResult(base, app, rss, cpu_used, load_before, os.getloadavg()[0])
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--latency", type=float, default=2.0, help="seconds the fake model takes")
+    parser.add_argument(
+        "--connections", type=int, default=None, help="client connection pool bound (default: --requests)"
+    )
+    parser.add_argument(
+        "--db-env", action="append", default=[], metavar="NAME=VALUE", help="extra server env, e.g. DATABASE_POOL=1"
+    )
+    parser.add_argument("--write", action="store_true", help="put the results in BENCHMARKS.md")
+    parser.add_argument("--note", default="", help="a line added under the table (e.g. what changed)")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="record the server with py-spy during the chat run (raw folded stacks)"
+    )
+    args = parser.parse_args()
+    extra = dict(item.partition("=")[::2] for item in args.db_env)
+    result = measure(
+        database_url=os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
+        requests=args.requests,
+        latency=args.latency,
+        connections=args.connections,
+        extra_env=extra,
+        profile=args.profile,
+    )
+    base, app, rss, cpu_used = result.base, result.app, result.peak_rss_mib, result.server_cpu_s
     ratio = app.stats()["median"] / base.stats()["median"]
     ratio_p95 = app.stats()["p95"] / base.stats()["p95"]
-    server_env = " ".join(args.db_env) or "(defaults: no pool, DATABASE_CONN_MAX_AGE=0)"
+    server_env = " ".join(args.db_env) or "(defaults: psycopg pool, DATABASE_POOL=1)"
     lines = [
         SECTION,
         "",
         f"- Date: {dt.date.today().isoformat()}; commit {git_commit()}.",
         f"- Machine: {machine()}. PostgreSQL on 127.0.0.1; everything on this one machine"
-        f" (load average before/after the run: {load_before:.1f} / {os.getloadavg()[0]:.1f}).",
+        f" (load average before/after the run: {result.load_before:.1f} / {result.load_after:.1f}).",
         f"- Setup: one uvicorn process (`python -m uvicorn chatsite.asgi:application`), server env {server_env};"
         f" the fake OpenAI server in its own process answering after {args.latency:g} s;"
-        f" {args.requests} `POST /api/{{user_id}}/chat` sent at once by httpx2 (pool bound {args.connections}),"
+        f" {args.requests} `POST /api/{{user_id}}/chat` sent at once by httpx2 (pool bound {args.connections or args.requests}),"
         " each by its own user (new conversation).",
         "",
         "| run | ok | errors | min s | median s | p95 s | max s |",
@@ -316,7 +352,8 @@ def main() -> None:
     lines += [
         "",
         "Rerun: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/chat_bench python bench/concurrency.py --write`"
-        " (add `--db-env DATABASE_POOL=1` etc. to try other server settings).",
+        " (add `--db-env DATABASE_POOL=1` etc. to try other server settings). `python -m bench --only slow_model`"
+        " runs it as part of the suite.",
     ]
     report = "\n".join(lines) + "\n"
     print(report)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,10 +27,10 @@ from bench.wrk import run_wrk, write_requests
 CHAT_TEXT = "Hello! Could you summarise what we talked about yesterday, in two sentences?"
 # The server configuration the main figures use (what `make serve` should run with).
 RECOMMENDED = {"DATABASE_POOL": "1"}
-RECOMMENDED_LABEL = "psycopg pool (DATABASE_POOL=1)"
+RECOMMENDED_LABEL = "psycopg pool (DATABASE_POOL=1, the default)"
 CONNECTION_MODES = {
-    "new connection per request (default)": {},
-    "persistent (DATABASE_CONN_MAX_AGE=60)": {"DATABASE_CONN_MAX_AGE": "60"},
+    "new connection per request (DATABASE_POOL=0)": {"DATABASE_POOL": "0"},
+    "persistent (DATABASE_POOL=0, DATABASE_CONN_MAX_AGE=60)": {"DATABASE_POOL": "0", "DATABASE_CONN_MAX_AGE": "60"},
     RECOMMENDED_LABEL: RECOMMENDED,
 }
 
@@ -435,19 +436,162 @@ Extra peak memory per extra MiB of response, {small:,} → {large:,} messages: *
     )
 
 
+# --- (f): chat POST with a 2 s model, 500 and 2,000 in flight (bench/concurrency.py) --------
+
+SLOW_MODEL_IN_FLIGHT = (500, 2000)
+
+
+def scenario_slow_model(ctx: Context) -> Section:
+    """Chat POST against the fake OpenAI server answering after 2 s, all sent at once, one uvicorn process."""
+    from bench import concurrency
+
+    rows, targets, data = [], [], {}
+    for count in SLOW_MODEL_IN_FLIGHT:
+        results = [
+            concurrency.measure(database_url=ctx.database_url, requests=count, latency=2.0, extra_env=dict(RECOMMENDED))
+            for _ in range(ctx.runs)
+        ]
+        dataset.delete_chat_rows(ctx.dsn)
+        app = [r.app.stats() for r in results]
+        base = [r.base.stats() for r in results]
+        errors = sum(len(r.app.errors) for r in results)
+        ok = sum(len(r.app.times) for r in results)
+        p95 = spread([a["p95"] for a in app])
+        cpu = spread([1000 * r.server_cpu_s / count for r in results])
+        rss = spread([r.peak_rss_mib for r in results])
+        rows.append(
+            f"| {count:,} | {ok} | {errors} | {spread([a['median'] for a in app]).fmt(2)} | {p95.fmt(2)} | "
+            f"{spread([a['max'] for a in app]).fmt(2)} | {spread([b['p95'] for b in base]).fmt(2)} | "
+            f"{spread([a['p95'] / b['p95'] for a, b in zip(app, base, strict=True)]).fmt(2)} | {cpu.fmt(1)} | "
+            f"{rss.fmt(0)} | {spread([r.load_before for r in results]).fmt(1)} |"
+        )
+        first_error = next((r.app.errors[0] for r in results if r.app.errors), "")
+        measured = f"p95 {p95.fmt(2)} s, {errors} errors, peak RSS {rss.fmt(0)} MiB"
+        targets.append(
+            TargetRow(
+                f"chat POST with a 2 s model (fake OpenAI server), {count:,} in flight",
+                "p95 ≤ 2.3 s, 0 errors, peak memory",
+                measured,
+                p95.median <= 2.3 and errors == 0,
+            )
+        )
+        data[str(count)] = {
+            "chat": app,
+            "model_alone": base,
+            "errors": errors,
+            "first_error": first_error,
+            "cpu_ms_per_chat": [1000 * r.server_cpu_s / count for r in results],
+            "peak_rss_mib": [r.peak_rss_mib for r in results],
+        }
+    errors_note = "".join(
+        f"\nFirst error at {k} in flight: `{v['first_error']}`" for k, v in data.items() if v["first_error"]
+    )
+    body = f"""`bench/concurrency.py`: the fake OpenAI server (its own process) answers each streamed completion
+after 2 s; ONE uvicorn process (`--backlog 4096`, {RECOMMENDED_LABEL}, the `openai` backend pointed at the fake)
+receives N `POST /api/{{user_id}}/chat` sent at once by one httpx client (N connections), each from its own user
+(a new conversation). "Model alone" is N streamed completions sent straight to the fake in the same run: what
+the client and the machine allow without the app. Times are seconds from the common start to each answer.
+
+| in flight | ok | errors | median s | p95 s | max s | model alone p95 s | p95 / model alone | server CPU ms per chat | peak RSS MiB | load (1 min) |
+|---|---|---|---|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+{errors_note}"""
+    return Section(
+        title="Chat POST with a 2 s model: 500 and 2,000 in flight (f)", body=body, targets=targets, data=data
+    )
+
+
+# --- (g) + (h): the live WebSocket: time to first token, memory per open socket ---------------
+
+
+def _live_env(ctx: Context) -> dict[str, str]:
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
+    env = ctx.server_env(**RECOMMENDED)
+    if _redis_answers(redis_url):
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+def _redis_answers(url: str) -> bool:
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def scenario_live(ctx: Context) -> Section:
+    """Time to first token at the WebSocket against the model's own; memory per socket with 1,000 open."""
+    from bench import live_sockets
+
+    env = _live_env(ctx)
+    layer = "Redis" if "REDIS_URL" in env else "in-memory (no Redis answered)"
+    user = dataset.chat_user(0)
+    ttfts = [
+        live_sockets.measure_ttft(env=env, token=ctx.tokens[user], count=10 if ctx.quick else 30)
+        for _ in range(ctx.runs)
+    ]
+    dataset.delete_chat_rows(ctx.dsn)
+    added = spread([t.added_ms for t in ttfts])
+    socket_ms = spread([1000 * statistics.median(t.socket_first_delta) for t in ttfts])
+    model_ms = spread([1000 * statistics.median(t.model_first_token) for t in ttfts])
+    rtt_ms = spread([1000 * statistics.median(t.round_trip) for t in ttfts])
+    mems = [live_sockets.measure_sockets(env=env, token=ctx.tokens[user], count=1000) for _ in range(ctx.runs)]
+    per_socket = spread([m.kib_per_socket for m in mems])
+    body = f"""One uvicorn worker, {RECOMMENDED_LABEL}, channel layer: {layer}.
+
+**Time to first token.** One socket sends messages one after another (3 warm-up, then {10 if ctx.quick else 30}
+measured); the `openai` backend streams from the fake OpenAI server, which waits 0.2 s before its first token.
+After each message, a direct streamed request to the fake measures the model's own time to first token (the
+baseline, same run). The socket round trip is an unknown action answered by an error event.
+
+| what | median ms (min–max over runs) |
+|---|---|
+| send → first `reply.delta` at the socket | {socket_ms.fmt(1)} |
+| the model's own time to first token (direct request) | {model_ms.fmt(1)} |
+| **difference: what the live path adds** | **{added.fmt(1)}** |
+| socket round trip (for scale) | {rtt_ms.fmt(1)} |
+
+**Memory per open socket.** 1,000 sockets opened to one worker (in batches of 50, each waiting for `ready`,
+all kept open); the worker's resident memory (VmRSS) after, minus before, divided by the sockets opened.
+
+| sockets | RSS before MiB | RSS after MiB | KiB per socket |
+|---|---|---|---|
+""" + "\n".join(
+        f"| {m.opened:,} | {m.rss_before_kib / 1024:.0f} | {m.rss_after_kib / 1024:.0f} | {m.kib_per_socket:.0f} |"
+        for m in mems
+    )
+    return Section(
+        title="The live WebSocket: time to first token and memory per socket (g, h)",
+        body=body,
+        targets=[
+            TargetRow(
+                "streamed reply: time to first token at the WebSocket minus the model's",
+                "≤ 50 ms median",
+                f"{added.fmt(1)} ms",
+                added.median <= 50,
+            ),
+            TargetRow(
+                "one worker with 1,000 open WebSockets", "memory per socket reported", f"{per_socket.fmt(0)} KiB", None
+            ),
+        ],
+        data={
+            "ttft": [t.__dict__ for t in ttfts],
+            "sockets": [m.__dict__ for m in mems],
+            "layer": layer,
+        },
+    )
+
+
 # --- Scenarios of other issues: stubs, no figures yet ------------------------------------------
 
 PENDING = [
-    ("chat POST with a 2 s model (fake OpenAI server), 500 in flight", "p95 ≤ 2.3 s, 0 errors, peak memory",
-     "TODO(issue 3): `bench/concurrency.py` measures it; wire it in as `scenario_slow_model` here."),
-    ("chat POST with a 2 s model, 2,000 in flight", "p95 ≤ 2.3 s, 0 errors, peak memory",
-     "TODO(issue 3): same script with 2,000 in flight (raise `ulimit -n` and the uvicorn backlog)."),
-    ("streamed reply: time to first token at the WebSocket minus the model's", "≤ 50 ms median",
-     "TODO(issue 5): a WebSocket client (`websockets`) against the fake model with a known first-token delay."),
     ("browser: open a 100,000-message conversation", "interactive ≤ 1 s, ≤ 500 message elements, scroll to top works",
      "TODO(issue 4): Playwright + Debian Chromium on `dataset.LONG_USER`'s conversation."),
-    ("one worker with 1,000 open WebSockets", "memory per socket reported",
-     "TODO(issue 5): open 1,000 sockets to a one-worker server, RSS before/after (`bench.server.read_status_kb`)."),
 ]  # fmt: skip
 
 
@@ -468,4 +612,6 @@ SCENARIOS: dict[str, Callable[[Context], Section]] = {
     "pages": scenario_pages,
     "list": scenario_list,
     "detail": scenario_detail,
+    "slow_model": scenario_slow_model,
+    "live": scenario_live,
 }

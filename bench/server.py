@@ -51,6 +51,7 @@ class Server:
     Args:
         env: the whole environment of the server (see ``bench.run.server_env``).
         workers: uvicorn worker processes.
+        root: the source tree the server runs (another checkout: before/after comparisons).
     """
 
     env: dict[str, str]
@@ -58,6 +59,7 @@ class Server:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    root: Path = ROOT
 
     @property
     def base_url(self) -> str:
@@ -72,7 +74,7 @@ class Server:
         self.log_path = Path(tempfile.gettempdir()) / f"bench-uvicorn-{self.port}.log"
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -1,6 +1,8 @@
 """ASGI entry point: ``chatsite.asgi:application`` (uvicorn, daphne).
 
-HTTP goes to Django; WebSockets (``/ws/chat...``) go through the origin check,
+HTTP goes to Django: calls to ``/api/`` with ``Authorization: Bearer`` through a
+lean middleware chain (``chatsite.handlers``; ``settings.API_MIDDLEWARE``), every
+other request through the full one (``settings.MIDDLEWARE``). WebSockets (``/ws/chat...``) go through the origin check,
 the session and the JWT to the chat consumer (issue "Live replies"; docs/live.md).
 """
 
@@ -17,6 +19,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from chatsite.handlers import APIHandler, BearerAPIRouter  # noqa: E402
 from chatsite.limits import RequestBodyLimitMiddleware  # noqa: E402
 from conversations.auth import websocket_auth_stack  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
@@ -24,7 +27,7 @@ from conversations.routing import websocket_urlpatterns  # noqa: E402
 application = ProtocolTypeRouter(
     {
         # Oversized bodies are refused as they arrive, before Django reads them whole.
-        "http": RequestBodyLimitMiddleware(django_asgi_app),
+        "http": RequestBodyLimitMiddleware(BearerAPIRouter(default=django_asgi_app, api=APIHandler())),
         "websocket": websocket_auth_stack(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -5,6 +5,10 @@ after it, through a thread that stays blocked for the whole request, so every ch
 waiting on the model would hold a worker thread (issue "Real assistant replies",
 "Many chats at once"; measured in BENCHMARKS.md). This subclass is async-capable:
 static files are still served by WhiteNoise, everything else passes straight on.
+
+``Inline*Middleware``: Django's security, common and clickjacking middleware with their
+hooks run on the event loop instead of through two thread hops each; used by the lean
+chain for Bearer API calls (``settings.API_MIDDLEWARE``, ``chatsite/handlers.py``; issue 6).
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponseBase
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
+from django.middleware.security import SecurityMiddleware
 from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
 
@@ -63,3 +70,37 @@ class DatabaseUnavailableMiddleware(MiddlewareMixin):
             logger.warning("database unavailable for %s %s: %s", request.method, request.path, exception)
             return service_unavailable(request)
         return None
+
+
+class InlineMiddlewareMixin:
+    """Run a ``MiddlewareMixin`` middleware's hooks on the event loop instead of in a thread.
+
+    Under ASGI, Django's ``MiddlewareMixin`` calls ``process_request`` and
+    ``process_response`` through ``sync_to_async``: two thread hand-offs per
+    middleware per request (issue 6, BENCHMARKS.md "Where the CPU goes"). For a
+    middleware whose hooks only read settings, headers and the URL configuration
+    (no database, no session, no file) that is pure cost: this mixin calls them
+    directly. Put it first in the bases, before the Django middleware it adapts.
+    Synchronous use is unchanged.
+    """
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        response = None
+        if hasattr(self, "process_request"):
+            response = self.process_request(request)
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            response = self.process_response(request, response)
+        return response
+
+
+class InlineSecurityMiddleware(InlineMiddlewareMixin, SecurityMiddleware):
+    """Django's ``SecurityMiddleware`` (HTTPS redirect, HSTS, nosniff, referrer policy), without thread hops."""
+
+
+class InlineCommonMiddleware(InlineMiddlewareMixin, CommonMiddleware):
+    """Django's ``CommonMiddleware`` (Content-Length, APPEND_SLASH, disallowed agents), without thread hops."""
+
+
+class InlineXFrameOptionsMiddleware(InlineMiddlewareMixin, XFrameOptionsMiddleware):
+    """Django's ``XFrameOptionsMiddleware`` (``X-Frame-Options``), without thread hops."""

@@ -64,6 +64,15 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
+# Calls to /api/ with "Authorization: Bearer" use this chain instead (chatsite/handlers.py):
+# the JWT is their only credential, so no session, CSRF, auth, messages or htmx; Django's
+# own security, common and clickjacking middleware, run without thread hops (issue 6).
+API_MIDDLEWARE = [
+    "chatsite.middleware.InlineSecurityMiddleware",
+    "chatsite.middleware.InlineCommonMiddleware",
+    "chatsite.middleware.InlineXFrameOptionsMiddleware",
+]
+
 ROOT_URLCONF = "chatsite.urls"
 
 TEMPLATES = [
@@ -97,8 +106,10 @@ if DATABASE_URL:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
     if _default_db["ENGINE"] not in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
         raise ImproperlyConfigured("DATABASE_URL must be a postgres:// or sqlite:// URL.")
-    if _default_db["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", False):
-        # psycopg's own pool (Django 5.1+): the right kind of reuse under ASGI.
+    if _default_db["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", True):
+        # psycopg's own pool (Django 5.1+): the right kind of reuse under ASGI, on by default
+        # (DATABASE_POOL=0 turns it off). Without it every request, and every database step of
+        # a chat, opens a new connection: about half the chat throughput (BENCHMARKS.md).
         _default_db["CONN_MAX_AGE"] = 0
         _default_db.setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,

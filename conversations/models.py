@@ -71,6 +71,15 @@ class Message(models.Model):
             # Keyset pagination: "the newest N of a conversation" and "the page before
             # this message" are both a range scan of this index.
             models.Index(fields=["conversation", "-created_at", "-id"], name="msg_conv_created_id_idx"),
+            # "This conversation's replies still being written" (the stale check every page,
+            # detail and chat turn makes): only the few unfinished rows are in it, so the
+            # check costs the same in a conversation of 100,000 messages as in one of 2
+            # (before: a scan of the whole conversation, 50 ms at 100,000; issue 6).
+            models.Index(
+                fields=["conversation", "created_at", "id"],
+                condition=Q(status__in=["pending", "streaming"]),
+                name="msg_in_progress_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(role__in=["user", "assistant"]), name="message_role_valid"),

@@ -258,9 +258,14 @@ def chat_begin(*, user_id: str, conversation_id: uuid.UUID | str | None, text: s
         status=Message.Status.PENDING,
         created_at=now + _ONE_MICROSECOND,
     )
-    return ChatStart(
-        conversation=conversation, user_message=user_message, reply=reply, history=_history(conversation, user_message)
+    # A new conversation's history is its first message: no need to read it back (issue 6:
+    # that query was an eighth of a new chat's CPU time).
+    history = (
+        [ChatTurn(role=Message.Role.USER.value, content=text)]
+        if conversation_id is None
+        else _history(conversation, user_message)
     )
+    return ChatStart(conversation=conversation, user_message=user_message, reply=reply, history=history)
 
 
 @transaction.atomic
@@ -355,9 +360,9 @@ def reply_close_stale(*, conversation: Conversation) -> int:
 async def reply_generate(*, start: ChatStart, on_delta: Callable[[str], Awaitable[None]] | None = None) -> Message:
     """Ask the assistant for the reply to ``start`` and save it (no transaction held meanwhile).
 
-    While text arrives, every ``PARTIAL_SAVE_SECONDS`` the text so far is saved and the
-    reply marked ``streaming`` (a reply that arrives whole sooner goes straight from
-    ``pending`` to ``complete``). If the reply is stopped meanwhile (``reply_save_partial``
+    While text arrives, every ``PARTIAL_SAVE_SECONDS`` (counted from the first text) the
+    text so far is saved and the reply marked ``streaming`` (a reply that arrives whole
+    sooner goes straight from ``pending`` to ``complete``). If the reply is stopped meanwhile (``reply_save_partial``
     returns ``False``), generation stops and the reply keeps what was saved.
 
     Args:
@@ -374,9 +379,11 @@ async def reply_generate(*, start: ChatStart, on_delta: Callable[[str], Awaitabl
     reply = start.reply
     parts: list[str] = []
     loop = asyncio.get_running_loop()
-    # Counted from the start: a reply that arrives whole within PARTIAL_SAVE_SECONDS
-    # costs no partial write at all (bench/concurrency.py, BENCHMARKS.md).
-    saved_at = loop.time()
+    # Counted from the first text (before it there is nothing to lose): a reply that
+    # streams whole within PARTIAL_SAVE_SECONDS of its first token costs no partial write,
+    # however long the model thought first. Counted from the start, every reply of a 2 s
+    # model paid one (a fifth of the server's CPU with 500 in flight; BENCHMARKS.md).
+    saved_at: float | None = None
     still_open = True
     try:
         async with aclosing(get_assistant().stream(start.history)) as deltas:
@@ -384,6 +391,8 @@ async def reply_generate(*, start: ChatStart, on_delta: Callable[[str], Awaitabl
                 parts.append(delta)
                 if on_delta is not None:
                     await on_delta(delta)
+                if saved_at is None:
+                    saved_at = loop.time()
                 if loop.time() - saved_at >= PARTIAL_SAVE_SECONDS:
                     saved_at = loop.time()
                     try:

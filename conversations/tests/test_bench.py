@@ -28,7 +28,7 @@ def _shape(sql: str) -> tuple[str, str]:
 
 
 def test_the_bench_knows_every_scenario_of_the_issue() -> None:
-    assert set(SCENARIOS) == {"chat", "chat_configs", "pages", "list", "detail"}
+    assert set(SCENARIOS) == {"chat", "chat_configs", "pages", "list", "detail", "slow_model", "live"}
 
 
 @pytest.mark.django_db

@@ -60,3 +60,35 @@ def test_it_bounds_the_history_for_a_reply_inside_the_index(on_postgres, owner_i
     assert [m.content for m in rows] == [f"message {i}" for i in range(191, 201)]
     conditions = _index_conditions(queries.captured_queries[-1]["sql"])
     assert conditions and "created_at" in conditions[0]
+
+
+def _indexes_used(sql: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE conversations_message")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    found, stack = [], [plan[0]["Plan"]]
+    while stack:
+        node = stack.pop()
+        if "Index Name" in node:
+            found.append(node["Index Name"])
+        stack += node.get("Plans", [])
+    return found
+
+
+def test_it_finds_the_replies_still_being_written_without_reading_the_conversation(on_postgres, owner_id: str) -> None:
+    # Every page, detail and chat turn checks for stale replies first: before the partial
+    # index this read every message of the conversation (50 ms at 100,000; BENCHMARKS.md).
+    from conversations import live
+    from conversations.models import Message
+
+    conversation = make_conversation(owner_id, messages=300)
+    pending = Message.objects.create(
+        conversation=conversation, user_id=owner_id, role="assistant", content="", status="pending"
+    )
+    with CaptureQueriesContext(connection) as queries:
+        found = live.replies_in_progress(conversation_id=conversation.pk)
+    assert [m.pk for m in found] == [pending.pk]
+    assert _indexes_used(queries.captured_queries[-1]["sql"]) == ["msg_in_progress_idx"]

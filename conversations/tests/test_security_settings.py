@@ -122,3 +122,20 @@ def test_a_bad_setting_stops_the_start_up_naming_the_variable(variable: str, val
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert message in result.stderr, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize(("pool", "pooled"), [(None, True), ("1", True), ("0", False)])
+def test_postgresql_uses_psycopgs_pool_unless_turned_off(pool: str | None, pooled: bool) -> None:
+    """Issue 6: without the pool every request and chat step opens a connection (BENCHMARKS.md)."""
+    env = production_env(DATABASE_URL="postgres://u@db.example.com:5432/chat", DATABASE_POOL=pool)
+    script = "from django.conf import settings; print('pool' in settings.DATABASES['default']['OPTIONS'])"
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {script}"],
+        cwd=PROJECT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "chatsite.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(pooled)

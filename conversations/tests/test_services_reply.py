@@ -91,12 +91,33 @@ def test_a_slow_reply_is_saved_in_batches(owner_id: str, monkeypatch: pytest.Mon
     probe = Slow([])
     set_assistant(probe)
     send(owner_id)
+    # The first save comes PARTIAL_SAVE_SECONDS after the first text, then one per interval.
     assert probe.rows == [
         ("pending", ""),
-        ("streaming", "One"),
+        ("pending", ""),
         ("streaming", "One two"),
         ("streaming", "One two three"),
     ]
+
+
+def test_a_model_that_thinks_long_then_streams_fast_is_written_once(
+    owner_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 6: the interval counts from the first token, not from the request (no write for a 2 s model's reply)."""
+    monkeypatch.setattr(services, "PARTIAL_SAVE_SECONDS", 0.05)
+
+    class ThinksThenStreams(Probe):
+        async def stream(self, history: Sequence[ChatTurn]) -> AsyncIterator[str]:
+            await asyncio.sleep(0.1)  # longer than the interval, before any text
+            for delta in ["One", " two", " three"]:
+                yield delta
+                self.rows.append(await sync_to_async(self._reply_row)())
+
+    probe = ThinksThenStreams([])
+    set_assistant(probe)
+    reply = send(owner_id)
+    assert probe.rows == [("pending", "")] * 3
+    assert (reply.status, reply.content) == ("complete", "One two three")
 
 
 def test_a_reply_stopped_meanwhile_stops_the_generation_and_keeps_its_saved_text(
@@ -251,3 +272,15 @@ def test_the_message_budget_also_bounds_the_history(owner_id: str, settings) -> 
     conversation = make_conversation(owner_id, messages=10)
     start = services.chat_begin(user_id=owner_id, conversation_id=conversation.pk, text="latest")
     assert [t.content for t in start.history] == ["message 8", "message 9", "latest"]
+
+
+def test_a_new_conversations_history_is_its_first_message_without_reading_it_back(owner_id: str) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        start = services.chat_begin(user_id=owner_id, conversation_id=None, text="Hello there")
+    statements = [q["sql"].split()[0] for q in captured.captured_queries]
+    # The conversation, the user's message and the pending reply are inserted; nothing is read back.
+    assert [s for s in statements if s not in ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT")] == ["INSERT"] * 3
+    assert [(t.role, t.content) for t in start.history] == [("user", "Hello there")]
