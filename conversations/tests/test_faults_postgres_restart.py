@@ -70,23 +70,33 @@ def test_a_restart_of_postgresql_mid_load_answers_503_then_recovers_with_nothing
     restarts: list[tuple[float, float]] = []  # (down at, up again at), seconds since the start
     stop_at = [float("inf")]  # seconds since the start; set once the last restart is done
 
+    async def send(client: httpx2.AsyncClient, user: str, body: dict[str, Any], started: float) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {issue_token(user_id=user)[0]}"}
+        at = time.monotonic() - started
+        try:
+            response = await client.post(f"/api/{user}/chat", json=body, headers=headers)
+            status, payload = response.status_code, response.json()
+        except httpx2.HTTPError as exc:  # a dropped connection is a failure of the test
+            status, payload = 0, {"exception": repr(exc)}
+        result = {
+            "text": body["message"],
+            "at": at,
+            "done": time.monotonic() - started,
+            "status": status,
+            "body": payload,
+        }
+        results.append(result)
+        return result
+
     async def client_loop(n: int, client: httpx2.AsyncClient, started: float) -> None:
         user = f"restart-user-{n}"
-        headers = {"Authorization": f"Bearer {issue_token(user_id=user)[0]}"}
         conversation_id = None
         sent = 0
         while time.monotonic() - started < stop_at[0]:
             text = f"client {n} message {sent}"
             body = {"message": text, **({"conversation_id": conversation_id} if conversation_id else {})}
-            at = time.monotonic() - started
-            try:
-                response = await client.post(f"/api/{user}/chat", json=body, headers=headers)
-                status, payload = response.status_code, response.json()
-            except httpx2.HTTPError as exc:  # a dropped connection is a failure of the test
-                status, payload = 0, {"exception": repr(exc)}
-            results.append(
-                {"text": text, "at": at, "done": time.monotonic() - started, "status": status, "body": payload}
-            )
+            result = await send(client, user, body, started)
+            status, payload = result["status"], result["body"]
             if status == 200 and sent % 3 != 2:
                 conversation_id = payload["conversation_id"]  # continue it; every third starts a new one
             elif status == 200:
@@ -94,11 +104,18 @@ def test_a_restart_of_postgresql_mid_load_answers_503_then_recovers_with_nothing
             sent += 1
             await asyncio.sleep(0.05)
 
-    async def restarter(started: float) -> None:
-        for at in RESTART_AT:
+    async def restarter(client: httpx2.AsyncClient, started: float) -> None:
+        for number, at in enumerate(RESTART_AT):
             await asyncio.sleep(max(0.0, started + at - time.monotonic()))
             down = time.monotonic() - started
-            await asyncio.to_thread(cluster.restart, down_seconds=DOWN_SECONDS)
+            await asyncio.to_thread(cluster.stop, "fast")
+            back_at = time.monotonic() + DOWN_SECONDS
+            # A chat sent while the database is down. The load's own clients may all be
+            # mid-reply then, waiting for their final save, and send nothing new until it is back.
+            await send(client, f"restart-probe-{number}", {"message": f"probe {number} while down"}, started)
+            await asyncio.sleep(max(0.0, back_at - time.monotonic()))
+            await asyncio.to_thread(cluster.start)
+            cluster.restarts += 1
             restarts.append((down, time.monotonic() - started))
         stop_at[0] = restarts[-1][1] + RECOVERED_WITHIN + AFTER_SECONDS
 
@@ -106,7 +123,7 @@ def test_a_restart_of_postgresql_mid_load_answers_503_then_recovers_with_nothing
         limits = httpx2.Limits(max_connections=CLIENTS * 2)
         async with httpx2.AsyncClient(base_url=server, timeout=30, limits=limits) as client:
             started = time.monotonic()
-            await asyncio.gather(restarter(started), *(client_loop(n, client, started) for n in range(CLIENTS)))
+            await asyncio.gather(restarter(client, started), *(client_loop(n, client, started) for n in range(CLIENTS)))
 
     asyncio.run(load())
 
