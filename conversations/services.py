@@ -213,6 +213,18 @@ def _after_newest_message(conversation: Conversation, now: dt.datetime) -> dt.da
     return max(now, newest + _ONE_MICROSECOND) if newest is not None else now
 
 
+def _pending_reply(*, conversation: Conversation, created_at: dt.datetime) -> Message:
+    """An empty assistant reply, ``pending`` until the model's first text (same owner as ``conversation``)."""
+    return Message.objects.create(
+        conversation=conversation,
+        user_id=conversation.user_id,
+        role=Message.Role.ASSISTANT,
+        content="",
+        status=Message.Status.PENDING,
+        created_at=created_at,
+    )
+
+
 @transaction.atomic
 def chat_begin(*, user_id: str, conversation_id: uuid.UUID | str | None, text: str) -> ChatStart:
     """Save the user's message and a pending reply, in one transaction.
@@ -250,14 +262,7 @@ def chat_begin(*, user_id: str, conversation_id: uuid.UUID | str | None, text: s
     user_message = Message.objects.create(
         conversation=conversation, user_id=user_id, role=Message.Role.USER, content=text, created_at=now
     )
-    reply = Message.objects.create(
-        conversation=conversation,
-        user_id=user_id,
-        role=Message.Role.ASSISTANT,
-        content="",
-        status=Message.Status.PENDING,
-        created_at=now + _ONE_MICROSECOND,
-    )
+    reply = _pending_reply(conversation=conversation, created_at=now + _ONE_MICROSECOND)
     # A new conversation's history is its first message: no need to read it back (issue 6:
     # that query was an eighth of a new chat's CPU time).
     history = (
@@ -479,14 +484,7 @@ def retry_begin(*, user_id: str, conversation_id: uuid.UUID | str) -> ChatStart:
     if Message.Status.COMPLETE in statuses:
         raise NothingToRetry
     answers.delete()
-    reply = Message.objects.create(
-        conversation=conversation,
-        user_id=user_id,
-        role=Message.Role.ASSISTANT,
-        content="",
-        status=Message.Status.PENDING,
-        created_at=max(now, user_message.created_at + _ONE_MICROSECOND),
-    )
+    reply = _pending_reply(conversation=conversation, created_at=max(now, user_message.created_at + _ONE_MICROSECOND))
     conversation.updated_at = max(now, reply.created_at)
     conversation.save(update_fields=["updated_at"])
     return ChatStart(

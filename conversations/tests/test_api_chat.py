@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from rest_framework.test import APIClient
 
-from conversations.assistant import AssistantError, AssistantTimeout, ChatTurn, set_assistant
+from conversations.assistant import AssistantError, AssistantTimeout, set_assistant
 from conversations.models import Conversation, Message
+from conversations.tests.assistants import FailingAssistant, RecordingAssistant
 from conversations.tests.factories import make_conversation
 
 pytestmark = pytest.mark.django_db
@@ -20,35 +20,6 @@ NOT_FOUND = {"error": "Not found", "detail": "Conversation not found"}
 
 def chat(client: APIClient, user_id: str, body: object, **extra: object):
     return client.post(f"/api/{user_id}/chat", data=json.dumps(body), content_type="application/json", **extra)
-
-
-class RecordingAssistant:
-    """Remembers the history it was shown and answers with a fixed reply."""
-
-    name = "recording"
-
-    def __init__(self, reply: str = "Sure.") -> None:
-        self.reply = reply
-        self.seen: list[list[ChatTurn]] = []
-
-    async def stream(self, history: Sequence[ChatTurn]) -> AsyncIterator[str]:
-        self.seen.append(list(history))
-        yield self.reply
-
-
-class FailingAssistant:
-    """Yields some text, then fails with ``error``."""
-
-    name = "failing"
-
-    def __init__(self, error: Exception, partial: str = "") -> None:
-        self.error = error
-        self.partial = partial
-
-    async def stream(self, history: Sequence[ChatTurn]) -> AsyncIterator[str]:
-        if self.partial:
-            yield self.partial
-        raise self.error
 
 
 def test_it_starts_a_conversation_and_returns_the_reply(api: APIClient, owner_id: str) -> None:
@@ -190,7 +161,7 @@ def test_it_refuses_a_path_user_that_is_not_the_tokens_subject(api: APIClient, o
 
 
 def test_a_failing_assistant_keeps_the_users_message_and_answers_503(api: APIClient, owner_id: str) -> None:
-    set_assistant(FailingAssistant(AssistantError("boom"), partial="Half an ans"))
+    set_assistant(FailingAssistant(AssistantError("boom"), "Half an ans"))
     response = chat(api, owner_id, {"message": "Keep me"})
     assert response.status_code == 503
     assert response.json() == {

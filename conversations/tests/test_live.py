@@ -11,7 +11,7 @@ import asyncio
 import datetime as dt
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -28,6 +28,7 @@ from conversations.assistant import AssistantError, ChatTurn, set_assistant
 from conversations.assistant.offline import OfflineAssistant, offline_reply
 from conversations.auth import issue_token
 from conversations.models import Message
+from conversations.tests.assistants import FailingAssistant
 from conversations.tests.conftest import PASSWORD
 from conversations.tests.factories import make_conversation
 
@@ -376,19 +377,8 @@ async def test_stopping_another_users_reply_is_not_found(owner_id: str, other_id
     await other_socket.disconnect()
 
 
-class BreakingAssistant:
-    """Says a few words, then fails like a provider that drops the connection."""
-
-    name = "breaking"
-
-    async def stream(self, history: Sequence[ChatTurn]) -> AsyncIterator[str]:
-        yield "Half an"
-        yield " answer"
-        raise AssistantError("connection reset")
-
-
 async def test_a_failing_model_ends_the_reply_failed_with_a_sentence(owner_id: str) -> None:
-    set_assistant(BreakingAssistant())
+    set_assistant(FailingAssistant(AssistantError("connection reset"), "Half an", " answer"))
     conversation = await sync_to_async(make_conversation)(owner_id)
     communicator = socket(owner_id, conversation.pk)
     await opened(communicator)
@@ -407,7 +397,7 @@ async def test_a_failing_model_ends_the_reply_failed_with_a_sentence(owner_id: s
 
 async def test_retry_streams_the_failed_reply_again_without_a_second_user_message(owner_id: str) -> None:
     """FR-014a, FR-017: Retry asks the model again; the user's message is not saved twice."""
-    set_assistant(BreakingAssistant())
+    set_assistant(FailingAssistant(AssistantError("connection reset"), "Half an", " answer"))
     conversation = await sync_to_async(make_conversation)(owner_id)
     communicator = socket(owner_id, conversation.pk)
     await opened(communicator)

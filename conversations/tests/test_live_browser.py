@@ -35,6 +35,7 @@ from conversations import live
 from conversations.assistant import AssistantError, ChatTurn, reset_assistant, set_assistant
 from conversations.assistant.offline import OfflineAssistant, offline_reply
 from conversations.models import Conversation, Message
+from conversations.tests.assistants import FailingAssistant
 from conversations.tests.factories import make_conversation
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -176,17 +177,6 @@ class ThinkingAssistant(OfflineAssistant):
         await asyncio.sleep(self.think)
         async for chunk in super().stream(history):
             yield chunk
-
-
-class FailingAssistant:
-    """Says a few words, then fails like a provider that drops the connection."""
-
-    name = "failing"
-
-    async def stream(self, history: Sequence[ChatTurn]) -> AsyncIterator[str]:
-        yield "Half an"
-        yield " answer"
-        raise AssistantError("connection reset")
 
 
 def composer(page):
@@ -392,7 +382,7 @@ def test_two_pages_on_one_conversation_both_see_the_message_and_the_streaming_re
 
 def test_a_failed_reply_offers_retry_over_the_socket_without_a_second_user_message(signed_in) -> None:
     """FR-014a, FR-017."""
-    set_assistant(FailingAssistant())
+    set_assistant(FailingAssistant(AssistantError("connection reset"), "Half an", " answer"))
     page = signed_in.new_page()
     posts = watch_posts(page)
     open_live(page, "/chat/new")

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.test import Client
 
-from conversations.assistant import AssistantError, AssistantTimeout, ChatTurn, reset_assistant, set_assistant
+from conversations.assistant import AssistantError, AssistantTimeout, reset_assistant, set_assistant
 from conversations.assistant.offline import OfflineAssistant
 from conversations.models import Conversation, Message
+from conversations.tests.assistants import FailingAssistant
 from conversations.tests.conftest import PASSWORD
 from conversations.tests.factories import make_conversation
 
@@ -40,21 +41,6 @@ ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-class FailingAssistant:
-    """A backend that raises ``error`` before saying anything."""
-
-    name = "failing"
-
-    def __init__(self, error: Exception) -> None:
-        self.error = error
-
-    async def stream(self, history: Sequence[ChatTurn]) -> AsyncIterator[str]:
-        raise self.error
-        yield ""  # pragma: no cover - makes this an async generator
-
-
-# Module scope: Playwright's sync API keeps an event loop running in this thread
-# while it is open, which would break asyncio in the test modules after this one.
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():

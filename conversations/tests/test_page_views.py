@@ -6,33 +6,19 @@ two queries before the view runs: the session and the user.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-
 import pytest
 from django.test import Client
 from django.urls import reverse
 
-from conversations.assistant import AssistantError, AssistantTimeout, ChatTurn, set_assistant
+from conversations.assistant import AssistantError, AssistantTimeout, set_assistant
 from conversations.models import Conversation, Message
+from conversations.tests.assistants import FailingAssistant
 from conversations.tests.conftest import PASSWORD
 from conversations.tests.factories import make_conversation
 
 pytestmark = pytest.mark.django_db
 
 HX = {"HTTP_HX_REQUEST": "true"}
-
-
-class FailingAssistant:
-    """An assistant that fails before saying anything."""
-
-    name = "failing"
-
-    def __init__(self, error: Exception) -> None:
-        self.error = error
-
-    async def stream(self, history: Sequence[ChatTurn]) -> AsyncIterator[str]:
-        raise self.error
-        yield ""  # pragma: no cover - makes this an async generator
 
 
 @pytest.fixture
