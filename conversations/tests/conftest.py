@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -105,6 +106,35 @@ def response_json(response: Any) -> Any:
     if getattr(response, "streaming", False):
         return json.loads(b"".join(response.streaming_content))
     return response.json()
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright's own browser download cannot run here
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+# Module scope: Playwright's sync API keeps an event loop running in this thread
+# while it is open, which would break asyncio in the test modules after a browser one.
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium driven by Playwright, for the tests marked ``browser``."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # The tests' ORM calls are ordinary sync calls made beside Playwright's loop, so
+    # Django's async guard is lifted while a browser module runs, and only then.
+    with pytest.MonkeyPatch.context() as env, sync_playwright() as playwright:
+        env.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture

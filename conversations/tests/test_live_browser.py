@@ -41,15 +41,6 @@ from conversations.tests.factories import make_conversation
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 START_TIMEOUT = 20.0  # seconds for the server to start or stop
 # The offline reply is about 20 chunks: with 0.12 s between them it takes about 2.5 s.
@@ -129,21 +120,6 @@ def asgi_server(transactional_db: None) -> Iterator[AsgiLiveServer]:
     if left:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [sorted(left)])
-
-
-# Module scope: Playwright's sync API keeps an event loop running in this thread
-# while it is open, which would break asyncio in the test modules after this one.
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    # Playwright's sync API runs an event loop in this thread; the tests' ORM calls
-    # are ordinary sync calls, so Django's async guard is lifted for this module only.
-    with pytest.MonkeyPatch.context() as env, playwright_sync.sync_playwright() as playwright:
-        env.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
