@@ -118,17 +118,19 @@ class ConversationListSerializer(serializers.Serializer):
     offset = serializers.IntegerField()
 
 
-class ConversationListQuerySerializer(serializers.Serializer):
-    limit = serializers.IntegerField(
+def limit_field(*, maximum: int, default: int) -> serializers.IntegerField:
+    """A ``limit`` query parameter of 1..``maximum``, with one sentence for every way it is wrong."""
+    message = f"limit must be an integer between 1 and {maximum}"
+    return serializers.IntegerField(
         min_value=1,
-        max_value=selectors.LIST_LIMIT_MAX,
-        default=selectors.LIST_LIMIT_DEFAULT,
-        error_messages={
-            "invalid": "limit must be an integer between 1 and 100",
-            "min_value": "limit must be an integer between 1 and 100",
-            "max_value": "limit must be an integer between 1 and 100",
-        },
+        max_value=maximum,
+        default=default,
+        error_messages={"invalid": message, "min_value": message, "max_value": message},
     )
+
+
+class ConversationListQuerySerializer(serializers.Serializer):
+    limit = limit_field(maximum=selectors.LIST_LIMIT_MAX, default=selectors.LIST_LIMIT_DEFAULT)
     # The upper bound keeps OFFSET within what PostgreSQL and SQLite accept (else a 500).
     offset = serializers.IntegerField(
         min_value=0,
@@ -183,16 +185,7 @@ class ConversationRenameSerializer(NoExtraFieldsMixin, serializers.Serializer):
 
 class MessagePageQuerySerializer(serializers.Serializer):
     before = MessageIdField(required=False, help_text="A message id: return the page just older than it.")
-    limit = serializers.IntegerField(
-        min_value=1,
-        max_value=selectors.PAGE_LIMIT_MAX,
-        default=selectors.PAGE_LIMIT_DEFAULT,
-        error_messages={
-            "invalid": "limit must be an integer between 1 and 200",
-            "min_value": "limit must be an integer between 1 and 200",
-            "max_value": "limit must be an integer between 1 and 200",
-        },
-    )
+    limit = limit_field(maximum=selectors.PAGE_LIMIT_MAX, default=selectors.PAGE_LIMIT_DEFAULT)
 
 
 class MessagePageSerializer(serializers.Serializer):

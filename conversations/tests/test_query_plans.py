@@ -19,24 +19,33 @@ from conversations.tests.factories import make_conversation
 pytestmark = pytest.mark.django_db
 
 
-def _index_conditions(sql: str) -> list[str]:
+def _plan_nodes(sql: str, *, no_sorts: bool = False) -> list[dict]:
+    """Every node of PostgreSQL's plan for ``sql``, with sequential scans (and sorts) penalised."""
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE conversations_message")  # fresh statistics, as autovacuum would give
-        # On tiny test tables the planner may pick any plan; with scans and sorts penalised
-        # only the keyset index gives the page order, and the question is what it can bound.
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_sort = off")
-        cursor.execute("SET LOCAL enable_incremental_sort = off")
+        if no_sorts:
+            cursor.execute("SET LOCAL enable_sort = off")
+            cursor.execute("SET LOCAL enable_incremental_sort = off")
         cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
         plan = cursor.fetchone()[0]
     plan = json.loads(plan) if isinstance(plan, str) else plan
-    found, stack = [], [plan[0]["Plan"]]
+    nodes, stack = [], [plan[0]["Plan"]]
     while stack:
         node = stack.pop()
-        if node.get("Index Name") == "msg_conv_created_id_idx":
-            found.append(node.get("Index Cond", ""))
+        nodes.append(node)
         stack += node.get("Plans", [])
-    return found
+    return nodes
+
+
+def _index_conditions(sql: str) -> list[str]:
+    # On tiny test tables the planner may pick any plan; with scans and sorts penalised
+    # only the keyset index gives the page order, and the question is what it can bound.
+    return [
+        node.get("Index Cond", "")
+        for node in _plan_nodes(sql, no_sorts=True)
+        if node.get("Index Name") == "msg_conv_created_id_idx"
+    ]
 
 
 def test_it_bounds_a_page_before_a_cursor_inside_the_index(on_postgres, owner_id: str) -> None:
@@ -63,19 +72,7 @@ def test_it_bounds_the_history_for_a_reply_inside_the_index(on_postgres, owner_i
 
 
 def _indexes_used(sql: str) -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE conversations_message")
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
-        plan = cursor.fetchone()[0]
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    found, stack = [], [plan[0]["Plan"]]
-    while stack:
-        node = stack.pop()
-        if "Index Name" in node:
-            found.append(node["Index Name"])
-        stack += node.get("Plans", [])
-    return found
+    return [node["Index Name"] for node in _plan_nodes(sql) if "Index Name" in node]
 
 
 def test_it_finds_the_replies_still_being_written_without_reading_the_conversation(on_postgres, owner_id: str) -> None:
