@@ -97,17 +97,35 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, timeou
     raise SystemExit(f"{what} did not listen on port {port} within {timeout:g} s")
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn's worker processes), from ``/proc``."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            queue.extend(int(child) for child in task.read_text().split())
+    return found
+
+
 def peak_rss_mib(pid: int) -> float:
-    """The process's peak resident set size (VmHWM), in MiB."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
-    return int(match.group(1)) / 1024 if match else float("nan")
+    """The peak resident set size (VmHWM) of ``pid``'s busiest process (a worker, or the one process), in MiB."""
+    peaks = []
+    for each in process_tree(pid):
+        status = Path(f"/proc/{each}/status").read_text()
+        match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+        if match:
+            peaks.append(int(match.group(1)) / 1024)
+    return max(peaks, default=float("nan"))
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used so far, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time ``pid`` and its descendants have used so far, in seconds."""
+    ticks = 0
+    for each in process_tree(pid):
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def token(user_id: str) -> str:
@@ -211,6 +229,7 @@ def measure(
     extra_env: dict[str, str] | None = None,
     user_prefix: str = "bench-chat-slow",
     profile: str | None = None,
+    workers: int = 1,
 ) -> SlowModelResult:
     """Start the fake model and ONE uvicorn process, fire ``requests`` chats at once; see the module docstring.
 
@@ -222,6 +241,8 @@ def measure(
         extra_env: server environment on top of the defaults (e.g. ``DATABASE_POOL=1``).
         user_prefix: the chats' user ids are ``<prefix>-<run>-<i>`` (one new conversation each).
         profile: write py-spy raw stacks of the server during the chat run to this file.
+        workers: uvicorn worker processes (1: the one process of the issue; more: the
+            production serve command). CPU is summed over them; peak RSS is the largest one's.
     """
     connections = connections or requests
     load_before = os.getloadavg()[0]
@@ -258,6 +279,8 @@ def measure(
         "--host", "127.0.0.1", "--port", str(app_port),
         "--no-access-log", "--log-level", "warning", "--backlog", "4096",
     ]  # fmt: skip
+    if workers > 1:
+        server_command += ["--workers", str(workers)]
     server = subprocess.Popen(server_command, cwd=ROOT, env=env)
     try:
         wait_for_port(fake_port, fake, "the fake model")
@@ -305,6 +328,7 @@ def main() -> None:
     parser.add_argument(
         "--db-env", action="append", default=[], metavar="NAME=VALUE", help="extra server env, e.g. DATABASE_POOL=1"
     )
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
     parser.add_argument("--write", action="store_true", help="put the results in BENCHMARKS.md")
     parser.add_argument("--note", default="", help="a line added under the table (e.g. what changed)")
     parser.add_argument(
@@ -319,6 +343,7 @@ def main() -> None:
         connections=args.connections,
         extra_env=extra,
         profile=args.profile,
+        workers=args.workers,
     )
     base, app, rss, cpu_used = result.base, result.app, result.peak_rss_mib, result.server_cpu_s
     ratio = app.stats()["median"] / base.stats()["median"]
