@@ -2,7 +2,8 @@
 
 HTTP goes to Django: calls to ``/api/`` with ``Authorization: Bearer`` through a
 lean middleware chain (``chatsite.handlers``; ``settings.API_MIDDLEWARE``), every
-other request through the full one (``settings.MIDDLEWARE``). WebSockets (``/ws/chat...``) go through the origin check,
+other request through the full one (``settings.MIDDLEWARE``), each request's synchronous
+code on a thread lent for the request and given back (``ReusedThreadsASGIHandler``). WebSockets (``/ws/chat...``) go through the origin check,
 the session and the JWT to the chat consumer (issue "Live replies"; docs/live.md).
 """
 
@@ -10,16 +11,17 @@ from __future__ import annotations
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 
-# Build Django first: it sets up the app registry the routing below imports from.
-django_asgi_app = get_asgi_application()
+# Set up Django first (as get_asgi_application does): the app registry the routing
+# below imports from.
+django.setup(set_prefix=False)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from chatsite.handlers import APIHandler, BearerAPIRouter  # noqa: E402
+from chatsite.handlers import APIHandler, BearerAPIRouter, ReusedThreadsASGIHandler  # noqa: E402
 from chatsite.limits import RequestBodyLimitMiddleware  # noqa: E402
 from conversations.auth import websocket_auth_stack  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
@@ -27,7 +29,7 @@ from conversations.routing import websocket_urlpatterns  # noqa: E402
 application = ProtocolTypeRouter(
     {
         # Oversized bodies are refused as they arrive, before Django reads them whole.
-        "http": RequestBodyLimitMiddleware(BearerAPIRouter(default=django_asgi_app, api=APIHandler())),
+        "http": RequestBodyLimitMiddleware(BearerAPIRouter(default=ReusedThreadsASGIHandler(), api=APIHandler())),
         "websocket": websocket_auth_stack(URLRouter(websocket_urlpatterns)),
     }
 )

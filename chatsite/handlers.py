@@ -13,9 +13,12 @@ own security, common and clickjacking middleware, run inline on the event loop
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 
@@ -26,7 +29,93 @@ API_PREFIX = "/api/"
 _BEARER = b"bearer "
 
 
-class APIHandler(ASGIHandler):
+# Idle request threads kept for the next requests, per process (about 20 KiB of memory each
+# while idle). A burst larger than this starts the extra threads and lets them end afterwards.
+MAX_IDLE_REQUEST_THREADS = 512
+
+
+class RequestThread(ThreadPoolExecutor):
+    """One thread that runs a request's synchronous code, and knows whether it is busy."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="request")
+        self._lock = threading.Lock()
+        self._pending = 0
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self._lock:
+            self._pending += 1
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _future: Future[Any]) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    @property
+    def busy(self) -> bool:
+        """Whether work submitted to it has not finished (a cancelled request's sync code, still running)."""
+        with self._lock:
+            return self._pending > 0
+
+
+class RequestThreads:
+    """Request threads lent to one request at a time and given back, instead of one new thread per request.
+
+    Under ASGI, Django runs each request's synchronous code (sync middleware, sync views,
+    ``sync_to_async`` database steps) on a thread of that request's own
+    (``asgiref.sync.ThreadSensitiveContext``). By default that thread is started for the
+    request and, when the request ends, joined by yet another new thread: two thread
+    starts per request. A thread given back here serves a later request, as a WSGI
+    server's threads do; a thread still busy when its request ends (the request was
+    cancelled mid-call) is not reused but left to finish and end.
+
+    Args:
+        max_idle: idle threads kept; more are shut down as they come back.
+    """
+
+    def __init__(self, max_idle: int = MAX_IDLE_REQUEST_THREADS) -> None:
+        self.max_idle = max_idle
+        self._idle: list[RequestThread] = []
+
+    def take(self) -> RequestThread:
+        """An idle thread, or a new one. Called on the event loop."""
+        return self._idle.pop() if self._idle else RequestThread()
+
+    def give_back(self, thread: RequestThread) -> None:
+        """Keep ``thread`` for a later request if it is idle and there is room, else let it end."""
+        if thread.busy or len(self._idle) >= self.max_idle:
+            thread.shutdown(wait=False)
+        else:
+            self._idle.append(thread)
+
+    def __len__(self) -> int:
+        return len(self._idle)
+
+
+class ReusedThreadsASGIHandler(ASGIHandler):
+    """Django's ASGI handler, each request's synchronous code on a thread lent by ``request_threads``.
+
+    Database connections are per thread in Django: a reused thread's connection is the
+    one ``request_finished`` left it (closed with ``DATABASE_CONN_MAX_AGE=0`` or handed back
+    to the pool; kept for reuse with a positive ``DATABASE_CONN_MAX_AGE``, as under WSGI).
+    """
+
+    request_threads = RequestThreads()
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        thread = self.request_threads.take()
+        try:
+            async with ThreadSensitiveContext(executor=thread):
+                await self.handle(scope, receive, send)
+        finally:
+            self.request_threads.give_back(thread)
+
+
+class APIHandler(ReusedThreadsASGIHandler):
     """Django's ASGI handler with ``settings.API_MIDDLEWARE`` as its middleware chain."""
 
     def load_middleware(self, is_async: bool = False) -> None:

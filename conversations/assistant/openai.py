@@ -39,9 +39,11 @@ RETRY_BACKOFF_SECONDS = 0.5
 CONNECT_TIMEOUT_SECONDS = 5.0
 # SDK clients (each with its own HTTP connection pool) per event loop, used in turn.
 # The HTTP pool does work proportional to its open connections on every request and
-# response, so one pool holding 500 streams costs O(500²); eight pools cut that
-# eightfold (bench/concurrency.py, BENCHMARKS.md).
-HTTP_POOLS = 8
+# response (it probes each idle keep-alive socket), so one pool holding 500 streams
+# costs O(500²). 64 pools keep that to a few connections each: with 500 streams in
+# flight the SDK's CPU per reply went 4.2-4.3 -> 3.3-3.6 ms against 8 pools, no
+# further gain at 256 (bench/NOTES.md, item 10).
+HTTP_POOLS = 64
 
 
 class OpenAIAssistant:

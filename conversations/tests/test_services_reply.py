@@ -281,6 +281,13 @@ def test_a_new_conversations_history_is_its_first_message_without_reading_it_bac
     with CaptureQueriesContext(connection) as captured:
         start = services.chat_begin(user_id=owner_id, conversation_id=None, text="Hello there")
     statements = [q["sql"].split()[0] for q in captured.captured_queries]
-    # The conversation, the user's message and the pending reply are inserted; nothing is read back.
-    assert [s for s in statements if s not in ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT")] == ["INSERT"] * 3
+    # The conversation, then the user's message and the pending reply in one statement; nothing is read back.
+    assert [s for s in statements if s not in ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT")] == ["INSERT"] * 2
     assert [(t.role, t.content) for t in start.history] == [("user", "Hello there")]
+    saved = list(Message.objects.filter(conversation=start.conversation).order_by("created_at", "id"))
+    assert saved == [start.user_message, start.reply]
+    assert [(m.role, m.content, m.status) for m in saved] == [
+        ("user", "Hello there", "complete"),
+        ("assistant", "", "pending"),
+    ]
+    assert not start.reply._state.adding  # saved: later updates of the reply find its row
