@@ -4,8 +4,8 @@ The statements are the ones Django sends for ``POST /api/{user_id}/chat`` with a
 conversation (captured with ``CaptureQueriesContext`` around ``services.chat_send``;
 ``tests/test_bench.py`` checks they still match): two transactions,
 
-1. insert the conversation, the user's message and the pending reply (a new
-   conversation's history is its first message: nothing is read back);
+1. insert the conversation, then the user's message and the pending reply in one
+   statement (a new conversation's history is its first message: nothing is read back);
 2. update the reply's text and status, bump the conversation's ``updated_at``.
 
 Client-side parameter binding (``ClientCursor``) as Django's PostgreSQL backend uses
@@ -35,9 +35,11 @@ INSERT_CONVERSATION = (
     'INSERT INTO "conversations_conversation" ("id", "user_id", "title", "created_at", "updated_at") '
     "VALUES (%s, %s, %s, %s, %s)"
 )
-INSERT_MESSAGE = (
+# Both messages in one statement, as Django 5.2's bulk_create sends it on PostgreSQL (UNNEST of arrays).
+INSERT_MESSAGES = (
     'INSERT INTO "conversations_message" ("id", "conversation_id", "user_id", "role", "content", "status", "created_at") '
-    "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    "SELECT * FROM UNNEST(%s::uuid[], %s::uuid[], %s::varchar[], %s::varchar[], %s::text[], %s::varchar[], "
+    "%s::timestamptz[])"
 )
 UPDATE_REPLY = (
     'UPDATE "conversations_message" SET "content" = %s, "status" = %s '
@@ -49,8 +51,7 @@ UPDATE_CONVERSATION = (
 # The statements of one turn, in order (transaction control aside).
 TURN_STATEMENTS = (
     INSERT_CONVERSATION,
-    INSERT_MESSAGE,
-    INSERT_MESSAGE,
+    INSERT_MESSAGES,
     UPDATE_REPLY,
     UPDATE_CONVERSATION,
 )
@@ -62,10 +63,17 @@ def chat_turn(conn: psycopg.Connection, *, user_id: str, text: str) -> uuid.UUID
     conversation_id, message_id, reply_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(INSERT_CONVERSATION, (conversation_id, user_id, text[:60], now, now))
-        cur.execute(INSERT_MESSAGE, (message_id, conversation_id, user_id, "user", text, "complete", now))
         cur.execute(
-            INSERT_MESSAGE,
-            (reply_id, conversation_id, user_id, "assistant", "", "pending", now + dt.timedelta(microseconds=1)),
+            INSERT_MESSAGES,
+            (
+                [message_id, reply_id],
+                [conversation_id, conversation_id],
+                [user_id, user_id],
+                ["user", "assistant"],
+                [text, ""],
+                ["complete", "pending"],
+                [now, now + dt.timedelta(microseconds=1)],
+            ),
         )
     done = dt.datetime.now(dt.UTC)
     with conn.transaction(), conn.cursor() as cur:

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.output:
         args.output = str(ROOT / "bench" / "results" / "BENCHMARKS-quick.md" if args.quick else ROOT / "BENCHMARKS.md")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    from bench.scenarios import SCENARIOS, pending_section
+    from bench.scenarios import SCENARIOS
 
     names = args.only.split(",") if args.only else list(SCENARIOS)
     unknown = set(names) - set(SCENARIOS)
@@ -74,7 +74,6 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         sections.append(SCENARIOS[name](ctx))
         print(f"bench: scenario {name} done in {time.monotonic() - t0:.0f} s", flush=True)
-    sections.append(pending_section())
     facts_end = machine_facts()
     elapsed = time.monotonic() - began
     write_report(Path(args.output), ctx, sections, facts_start, facts_end, elapsed, partial=bool(args.only))

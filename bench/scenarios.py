@@ -442,13 +442,23 @@ SLOW_MODEL_IN_FLIGHT = (500, 2000)
 
 
 def scenario_slow_model(ctx: Context) -> Section:
-    """Chat POST against the fake OpenAI server answering after 2 s, all sent at once, one uvicorn process."""
+    """Chat POST against the fake OpenAI server answering after 2 s, all sent at once: one process, then ctx.workers."""
     from bench import concurrency
 
     rows, targets, data = [], [], {}
-    for count in SLOW_MODEL_IN_FLIGHT:
+    # Issue 3's figure is one process; issue 6's is the production serve command (ctx.workers workers).
+    configs = [(count, 1) for count in SLOW_MODEL_IN_FLIGHT]
+    if ctx.workers > 1:
+        configs += [(count, ctx.workers) for count in SLOW_MODEL_IN_FLIGHT]
+    for count, workers in configs:
         results = [
-            concurrency.measure(database_url=ctx.database_url, requests=count, latency=2.0, extra_env=dict(RECOMMENDED))
+            concurrency.measure(
+                database_url=ctx.database_url,
+                requests=count,
+                latency=2.0,
+                extra_env=dict(RECOMMENDED),
+                workers=workers,
+            )
             for _ in range(ctx.runs)
         ]
         dataset.delete_chat_rows(ctx.dsn)
@@ -459,8 +469,9 @@ def scenario_slow_model(ctx: Context) -> Section:
         p95 = spread([a["p95"] for a in app])
         cpu = spread([1000 * r.server_cpu_s / count for r in results])
         rss = spread([r.peak_rss_mib for r in results])
+        processes = "1 process" if workers == 1 else f"{workers} workers"
         rows.append(
-            f"| {count:,} | {ok} | {errors} | {spread([a['median'] for a in app]).fmt(2)} | {p95.fmt(2)} | "
+            f"| {count:,} | {processes} | {ok} | {errors} | {spread([a['median'] for a in app]).fmt(2)} | {p95.fmt(2)} | "
             f"{spread([a['max'] for a in app]).fmt(2)} | {spread([b['p95'] for b in base]).fmt(2)} | "
             f"{spread([a['p95'] / b['p95'] for a, b in zip(app, base, strict=True)]).fmt(2)} | {cpu.fmt(1)} | "
             f"{rss.fmt(0)} | {spread([r.load_before for r in results]).fmt(1)} |"
@@ -469,13 +480,13 @@ def scenario_slow_model(ctx: Context) -> Section:
         measured = f"p95 {p95.fmt(2)} s, {errors} errors, peak RSS {rss.fmt(0)} MiB"
         targets.append(
             TargetRow(
-                f"chat POST with a 2 s model (fake OpenAI server), {count:,} in flight",
+                f"chat POST with a 2 s model (fake OpenAI server), {count:,} in flight, {processes}",
                 "p95 ≤ 2.3 s, 0 errors, peak memory",
                 measured,
                 p95.median <= 2.3 and errors == 0,
             )
         )
-        data[str(count)] = {
+        data[f"{count}/{workers}"] = {
             "chat": app,
             "model_alone": base,
             "errors": errors,
@@ -484,16 +495,18 @@ def scenario_slow_model(ctx: Context) -> Section:
             "peak_rss_mib": [r.peak_rss_mib for r in results],
         }
     errors_note = "".join(
-        f"\nFirst error at {k} in flight: `{v['first_error']}`" for k, v in data.items() if v["first_error"]
+        f"\nFirst error at {k} (in flight/workers): `{v['first_error']}`" for k, v in data.items() if v["first_error"]
     )
     body = f"""`bench/concurrency.py`: the fake OpenAI server (its own process) answers each streamed completion
-after 2 s; ONE uvicorn process (`--backlog 4096`, {RECOMMENDED_LABEL}, the `openai` backend pointed at the fake)
+after 2 s; ONE uvicorn process (issue 3), then the production serve command with {ctx.workers} workers (issue 6)
+(`--backlog 4096`, {RECOMMENDED_LABEL}, the `openai` backend pointed at the fake)
 receives N `POST /api/{{user_id}}/chat` sent at once by one httpx client (N connections), each from its own user
 (a new conversation). "Model alone" is N streamed completions sent straight to the fake in the same run: what
 the client and the machine allow without the app. Times are seconds from the common start to each answer.
+Server CPU is summed over the workers; peak RSS is the largest process's.
 
-| in flight | ok | errors | median s | p95 s | max s | model alone p95 s | p95 / model alone | server CPU ms per chat | peak RSS MiB | load (1 min) |
-|---|---|---|---|---|---|---|---|---|---|---|
+| in flight | server | ok | errors | median s | p95 s | max s | model alone p95 s | p95 / model alone | server CPU ms per chat | peak RSS MiB | load (1 min) |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 {errors_note}"""
     return Section(
@@ -587,22 +600,97 @@ all kept open); the worker's resident memory (VmRSS) after, minus before, divide
     )
 
 
-# --- Scenarios of other issues: stubs, no figures yet ------------------------------------------
-
-PENDING = [
-    ("browser: open a 100,000-message conversation", "interactive ≤ 1 s, ≤ 500 message elements, scroll to top works",
-     "TODO(issue 4): Playwright + Debian Chromium on `dataset.LONG_USER`'s conversation."),
-]  # fmt: skip
+# --- The chat page in Chromium: open the 100,000-message conversation (bench/browser.py) ----------
 
 
-def pending_section() -> Section:
-    lines = ["| scenario | target | status |", "|---|---|---|"]
-    lines += [f"| {name} | {target} | {todo} |" for name, target, todo in PENDING]
+def scenario_browser(ctx: Context) -> Section:
+    """Open the 100,000-message conversation in Chromium: time to interactive, message elements, scrolling up."""
+    from bench import browser
+
+    browser.collect_static(ctx.server_env(**RECOMMENDED))
+    user_id, session_key = browser.sign_in()
+    try:
+        with browser.long_conversation_lent(ctx.dsn, to=user_id), ctx.server(workers=1, **RECOMMENDED) as server:
+            visits = browser.measure(base_url=server.base_url, session_key=session_key, dsn=ctx.dsn, runs=ctx.runs)
+    finally:
+        browser.sign_out(session_key)
+
+    def ms(name: str) -> str:
+        return spread([getattr(v, name) for v in visits]).fmt(0)
+
+    interactive = spread([v.interactive_ms for v in visits])
+    max_elements = max(v.max_elements for v in visits)
+    scrolls = browser.SCROLLS
+    scroll_ok = all(v.scrolls_ok == scrolls and v.oldest_text_matches for v in visits)
+    outside = sorted({url for v in visits for url in v.outside_requests})
+    errors = sorted({error for v in visits for error in v.page_errors})
+    back = spread([v.messages_back for v in visits])
+    page_ms = spread([v.page_ms for v in visits])
+    body = f"""Debian's Chromium (headless, driven by Playwright, the browser tests' launch flags, host names not
+resolved) opens `/chat/<id>` of the 100,000-message conversation, signed in with a Django session, against
+`uvicorn chatsite.asgi:application --workers 1` ({RECOMMENDED_LABEL}, collected static files served by
+WhiteNoise). One untimed warm-up visit, then {ctx.runs} visit(s), each in a fresh browser context (empty
+cache), 1280×800. The conversation belongs to `{dataset.LONG_USER}`, which the page cannot sign in as (its user
+id is a Django user's pk): it is lent to the Django user `{browser.BROWSER_USER}` for the visits.
+
+Times are ms from navigation start, read in the page with `performance.now()` (first byte, `DOMContentLoaded`
+and `load` from Navigation Timing). **Interactive** is the `input` event of a keystroke Playwright types into the message box
+as soon as the page is *ready* (the newest message visible in the pane, `chat.js` has set the pane up, the
+box is enabled): an upper bound, since it includes Playwright's round trip between "ready" and the keystroke
+(ready → `keydown`). The wall time runs from before `page.goto` to Python reading the typed character back.
+
+| what | ms |
+|---|---|
+| first byte of the page (`responseStart`) | {ms("ttfb_ms")} |
+| `DOMContentLoaded` done | {ms("dom_content_loaded_ms")} |
+| ready: newest messages shown, pane set up, box enabled (focused by the probe) | {ms("ready_ms")} |
+| the keystroke reaches the page (its `keydown`) | {ms("keydown_ms")} |
+| **interactive: the keystroke's `input` event in the box** | **{interactive.fmt(0)}** |
+| `load` event done | {ms("load_ms")} |
+| wall time, `page.goto` → keystroke read back | {ms("wall_ms")} |
+
+Then the log is scrolled to the top {scrolls} times per visit, each time waiting (up to
+{browser.SCROLL_TIMEOUT_MS / 1000:g} s) for the older page of {browser.PAGE_SIZE} to be in the DOM; each time,
+the pane must show consecutive messages of the conversation (ids checked against `bench.dataset`) and
+reach further back; at the end the oldest message's text is compared with the database's.
+
+| what | value |
+|---|---|
+| message elements (`#message-log .msg`) after opening | {spread([v.elements_open for v in visits]).fmt(0)} |
+| elements in the whole document after opening | {spread([v.dom_nodes_open for v in visits]).fmt(0)} |
+| message elements, most seen during the scrolls (all visits) | {max_elements} |
+| scrolls that loaded an older page (of {scrolls}) | {spread([v.scrolls_ok for v in visits]).fmt(0)} |
+| messages back from the newest, at the end | {back.fmt(0)} |
+| oldest message's text equals the database's | {sum(v.oldest_text_matches for v in visits)} of {len(visits)} visits |
+| scroll to the top → older page in the DOM, median per visit, ms | {page_ms.fmt(0)} |
+| requests to hosts other than 127.0.0.1 | {len(outside)}{": " + ", ".join(outside[:3]) if outside else ""} |
+| errors in the page (uncaught, or logged to the console) | {len(errors)}{": " + "; ".join(errors[:3]) if errors else ""} |"""
     return Section(
-        title="Not measured yet",
-        body="These scenarios depend on work in other branches; no figures are given until they are measured.\n\n"
-        + "\n".join(lines),
-        targets=[TargetRow(name, target, "not measured yet", None) for name, target, _ in PENDING],
+        title="The chat page: opening a 100,000-message conversation in Chromium",
+        body=body,
+        targets=[
+            TargetRow(
+                "browser: open a 100,000-message conversation, time to interactive",
+                "≤ 1 s (median)",
+                f"{interactive.fmt(0)} ms",
+                interactive.median <= 1000,
+            ),
+            TargetRow(
+                f"browser: message elements in the pane (opening, then {scrolls} scrolls to the top)",
+                "≤ 500",
+                f"{max_elements} at most",
+                max_elements <= 500,
+            ),
+            TargetRow(
+                "browser: scrolling to the top keeps loading older messages",
+                f"{scrolls} of {scrolls} scrolls",
+                f"{min(v.scrolls_ok for v in visits)} of {scrolls}, {back.fmt(0)} messages back "
+                f"(text {'matches' if all(v.oldest_text_matches for v in visits) else '**differs**'}), "
+                f"{page_ms.fmt(0)} ms per page",
+                scroll_ok,
+            ),
+        ],
+        data={"visits": [v.as_dict() for v in visits], "scrolls": scrolls},
     )
 
 
@@ -614,4 +702,5 @@ SCENARIOS: dict[str, Callable[[Context], Section]] = {
     "detail": scenario_detail,
     "slow_model": scenario_slow_model,
     "live": scenario_live,
+    "browser": scenario_browser,
 }

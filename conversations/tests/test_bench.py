@@ -12,7 +12,8 @@ from asgiref.sync import async_to_sync
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from bench import baseline
+from bench import baseline, dataset
+from bench.browser import Scroll, Visit, pane_window, scrolls_that_worked
 from bench.scenarios import SCENARIOS
 from conversations import services
 from conversations.models import Conversation, Message
@@ -28,7 +29,37 @@ def _shape(sql: str) -> tuple[str, str]:
 
 
 def test_the_bench_knows_every_scenario_of_the_issue() -> None:
-    assert set(SCENARIOS) == {"chat", "chat_configs", "pages", "list", "detail", "slow_model", "live"}
+    assert set(SCENARIOS) == {"chat", "chat_configs", "pages", "list", "detail", "slow_model", "live", "browser"}
+
+
+def test_the_browser_bench_reads_where_the_pane_is_in_the_conversation() -> None:
+    index_of = {f"m{i}": i for i in range(10)}
+    assert pane_window(["m3", "m4", "m5"], index_of) == (3, True)
+    assert pane_window(["m3", "m5", "m6"], index_of) == (3, False)  # a gap
+    assert pane_window(["m3", "m3", "m4"], index_of) == (3, False)  # a repeat
+    assert pane_window(["m5", "m4"], index_of) == (5, False)  # out of order
+    assert pane_window(["m3", "other"], index_of) == (None, False)  # not this conversation's
+    assert pane_window([], index_of) == (None, False)
+
+
+def test_the_browser_bench_counts_the_scrolls_that_reached_further_back() -> None:
+    assert scrolls_that_worked([950, 900, 850], start=1000) == 3
+    assert scrolls_that_worked([950, 950, 900], start=1000) == 1  # the second one brought nothing older
+    assert scrolls_that_worked([950, None, 850], start=1000) == 1  # it stopped loading
+    assert scrolls_that_worked([], start=1000) == 0
+
+
+def test_the_browser_bench_sums_up_a_visit() -> None:
+    last = dataset.LONG_MESSAGES - 1
+    times = {"ttfb_ms": 1, "dom_content_loaded_ms": 2, "ready_ms": 3, "keydown_ms": 4, "interactive_ms": 5}
+    visit = Visit(**times, load_ms=6, wall_ms=7, elements_open=50, dom_nodes_open=300)
+    visit.scrolls = [
+        Scroll(loaded=True, ms=40, elements=100, oldest=last - 99, consecutive=True),
+        Scroll(loaded=True, ms=60, elements=150, oldest=last - 149, consecutive=True),
+        Scroll(loaded=False, ms=10_000, elements=150, oldest=last - 149, consecutive=True),
+    ]
+    assert (visit.max_elements, visit.scrolls_ok, visit.messages_back, visit.page_ms) == (150, 2, 150, 50)
+    assert visit.as_dict()["scrolls_ok"] == 2
 
 
 @pytest.mark.django_db
