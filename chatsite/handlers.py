@@ -9,6 +9,10 @@ Django's built-in middleware costs two thread hand-offs per request, so such cal
 go to a second Django handler whose chain is ``settings.API_MIDDLEWARE``: Django's
 own security, common and clickjacking middleware, run inline on the event loop
 (``chatsite.middleware``). Everything else keeps ``settings.MIDDLEWARE``.
+
+Both handlers run a request's synchronous code on a thread lent for the request and
+given back afterwards (``ReusedThreadsASGIHandler``, ``RequestThreads``), instead of
+Django's new thread per request.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ API_PREFIX = "/api/"
 _BEARER = b"bearer "
 
 
-# Idle request threads kept for the next requests, per process (about 20 KiB of memory each
-# while idle). A burst larger than this starts the extra threads and lets them end afterwards.
+# Idle request threads kept for the next requests, per process. A burst larger than this
+# starts the extra threads and lets them end afterwards.
 MAX_IDLE_REQUEST_THREADS = 512
 
 
