@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import itertools
 import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -37,13 +37,23 @@ logger = logging.getLogger(__name__)
 PLACEHOLDER_API_KEY = "not-needed"
 RETRY_BACKOFF_SECONDS = 0.5
 CONNECT_TIMEOUT_SECONDS = 5.0
-# SDK clients (each with its own HTTP connection pool) per event loop, used in turn.
-# The HTTP pool does work proportional to its open connections on every request and
-# response (it probes each idle keep-alive socket), so one pool holding 500 streams
-# costs O(500²). 64 pools keep that to a few connections each: with 500 streams in
-# flight the SDK's CPU per reply went 4.2-4.3 -> 3.3-3.6 ms against 8 pools, no
-# further gain at 256 (bench/NOTES.md, item 10).
+# SDK clients (each with its own HTTP connection pool) per event loop. The HTTP pool does
+# work proportional to its open connections on every request and response (it probes
+# each idle keep-alive socket), so one pool holding 500 streams costs O(500²). A stream
+# goes to the least busy pool; a new pool is opened when every pool already carries
+# STREAMS_PER_POOL streams, up to HTTP_POOLS. Few streams share one pool (and its
+# keep-alive connections); 500 spread over 64: the SDK's CPU per reply went
+# 4.2-4.3 -> 3.3-3.6 ms against 8 pools in turn (bench/NOTES.md, item 10).
+STREAMS_PER_POOL = 8
 HTTP_POOLS = 64
+
+
+@dataclass
+class _Pool:
+    """One SDK client (its own HTTP connection pool) and how many streams it carries now."""
+
+    client: AsyncOpenAI
+    streams: int = 0
 
 
 class OpenAIAssistant:
@@ -87,18 +97,15 @@ class OpenAIAssistant:
         self.first_token_timeout = min(first_token_timeout, timeout)
         self.max_retries = max_retries
         # SDK clients per event loop: pooled connections belong to the loop that opened them.
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[AsyncOpenAI]] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._turn = itertools.count()
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[_Pool]] = weakref.WeakKeyDictionary()
 
-    def client(self) -> AsyncOpenAI:
-        """An SDK client for the running event loop (one of ``HTTP_POOLS``, in turn)."""
-        loop = asyncio.get_running_loop()
-        clients = self._clients.setdefault(loop, [])
-        turn = next(self._turn) % HTTP_POOLS
-        if turn >= len(clients):  # created one at a time, as requests come
-            clients.append(
+    def _pool(self) -> _Pool:
+        """The SDK client for the next stream on the running event loop: the least busy one,
+        or a new one when all carry ``STREAMS_PER_POOL`` streams and there are fewer than ``HTTP_POOLS``."""
+        pools = self._pools.setdefault(asyncio.get_running_loop(), [])
+        idlest = min(pools, key=lambda pool: pool.streams, default=None)
+        if idlest is None or (idlest.streams >= STREAMS_PER_POOL and len(pools) < HTTP_POOLS):
+            idlest = _Pool(
                 AsyncOpenAI(
                     api_key=self.api_key,
                     base_url=self.base_url,
@@ -108,8 +115,8 @@ class OpenAIAssistant:
                     max_retries=0,
                 )
             )
-            return clients[-1]
-        return clients[turn]
+            pools.append(idlest)
+        return idlest
 
     def messages(self, history: Sequence[ChatTurn]) -> list[dict[str, str]]:
         """The request's ``messages``: the system prompt (if any), then ``history`` oldest first."""
@@ -131,12 +138,14 @@ class OpenAIAssistant:
         total_deadline = started + self.timeout
         stream: Any = None
         got_text = finished = False
+        pool = self._pool()
+        pool.streams += 1
         try:
             # Each wait gets its own deadline context, entered and left around one
             # await: a timeout must never span a ``yield`` (the caller's own awaits
             # would be cancelled instead).
             async with asyncio.timeout_at(first_deadline):
-                stream = await self._open(self.messages(history), first_deadline)
+                stream = await self._open(pool.client, self.messages(history), first_deadline)
             chunks = aiter(stream)
             while True:
                 async with asyncio.timeout_at(total_deadline if got_text else first_deadline):
@@ -168,12 +177,15 @@ class OpenAIAssistant:
             # A malformed chunk: bad JSON (ValueError) or an unexpected shape.
             raise AssistantError(f"the model sent a malformed stream: {exc!r}") from exc
         finally:
-            if stream is not None:
-                await stream.close()
+            try:
+                if stream is not None:
+                    await stream.close()
+            finally:
+                pool.streams -= 1
         if not finished:
             raise AssistantError("the model's stream ended before the reply was finished")
 
-    async def _open(self, messages: list[dict[str, str]], first_deadline: float) -> Any:
+    async def _open(self, client: AsyncOpenAI, messages: list[dict[str, str]], first_deadline: float) -> Any:
         """Start the streamed completion, retrying 429/5xx/connection failures while the deadline allows."""
         params: dict[str, Any] = {"model": self.model, "messages": messages, "stream": True}
         if self.temperature is not None:
@@ -184,7 +196,7 @@ class OpenAIAssistant:
         attempt = 0
         while True:
             try:
-                return await self.client().chat.completions.create(**params)
+                return await client.chat.completions.create(**params)
             except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as exc:
                 if isinstance(exc, openai.APITimeoutError) or attempt >= self.max_retries:
                     raise

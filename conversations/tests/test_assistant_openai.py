@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from conversations.assistant import AssistantError, AssistantTimeout, ChatTurn
+from conversations.assistant import openai as openai_backend
 from conversations.assistant.openai import OpenAIAssistant
 from conversations.tests.fake_openai import DEFAULT_REPLY, FakeOpenAI
 
@@ -165,3 +166,35 @@ def test_the_fake_also_answers_without_streaming(fake_openai: FakeOpenAI) -> Non
     assert completion.choices[0].message.content == DEFAULT_REPLY
     assert completion.choices[0].finish_reason == "stop"
     assert [m.id for m in client.models.list()] == ["fake-model"]
+
+
+async def test_streams_one_after_another_share_one_http_pool(fake_openai: FakeOpenAI) -> None:
+    """Keep-alive connections are reused at low load: one SDK client until it carries STREAMS_PER_POOL streams."""
+    assistant = backend(fake_openai)
+    for _ in range(3):
+        assert (await collect(assistant)) == (DEFAULT_REPLY, None)
+    (pool,) = assistant._pools[asyncio.get_running_loop()]
+    assert pool.streams == 0
+
+
+async def test_many_streams_at_once_are_spread_over_pools_of_a_few_streams_each(
+    fake_openai: FakeOpenAI, monkeypatch
+) -> None:
+    """Issue 3, many chats at once: each HTTP pool carries at most STREAMS_PER_POOL streams (bench/NOTES.md, item 10)."""
+    monkeypatch.setattr(openai_backend, "STREAMS_PER_POOL", 4)
+    monkeypatch.setattr(openai_backend, "HTTP_POOLS", 3)
+    fake_openai.latency = 0.3
+    assistant = backend(fake_openai)
+    results = await asyncio.gather(*(collect(assistant) for _ in range(16)))
+    assert results == [(DEFAULT_REPLY, None)] * 16
+    pools = assistant._pools[asyncio.get_running_loop()]
+    assert len(pools) == 3  # 16 streams, 4 per pool, capped at 3 pools: the rest go to the least busy
+    assert [pool.streams for pool in pools] == [0, 0, 0]
+
+
+async def test_a_failed_stream_gives_its_place_in_the_pool_back(fake_openai: FakeOpenAI) -> None:
+    fake_openai.mode = "error500"
+    assistant = backend(fake_openai)
+    _, error = await collect(assistant)
+    assert isinstance(error, AssistantError)
+    assert [pool.streams for pool in assistant._pools[asyncio.get_running_loop()]] == [0]

@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 USERS = 12
 PER_KIND = 12
-FIRST_TOKEN_SECONDS = 4.0
+FIRST_TOKEN_SECONDS = 6.0  # room for the slow kind (1.5 s) on a loaded machine: 4.0 once ran out
 UNAVAILABLE = {
     "error": "Assistant unavailable",
     "detail": "The assistant could not answer right now. Please try again.",
