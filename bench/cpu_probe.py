@@ -8,7 +8,8 @@ seconds and reads the worker's CPU time (``/proc/<pid>/stat``) before and after.
     python -m bench.cpu_probe --base /tmp/perf-base [--rounds 3] [--seconds 5] [--clients 4]
 
 ``--base`` is another checkout (e.g. ``git worktree add`` or ``git archive main``);
-without it only this tree is measured. Uses ``BENCH_DATABASE_URL`` like ``python -m bench``
+without it only this tree is measured. ``--profile DIR`` records this tree's worker with
+py-spy (GIL-held samples, raw folded stacks, one file per endpoint) during each timed load. Uses ``BENCH_DATABASE_URL`` like ``python -m bench``
 (the data must have been loaded by a bench run).
 """
 
@@ -16,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from bench import dataset
@@ -57,6 +61,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--only", help="comma-separated endpoint names")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy raw stacks of this tree per endpoint")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra server env")
     args = parser.parse_args()
     ctx = Context(
@@ -88,11 +93,22 @@ def main() -> None:
                 pid = server.worker_pids()[0]
                 for name, file in files.items():
                     run_wrk(base_url=server.base_url, requests_file=file, clients=args.clients, seconds=1)
+                    spy = None
+                    if args.profile and root == ROOT:
+                        args.profile.mkdir(parents=True, exist_ok=True)
+                        out = args.profile / f"{name.replace(' ', '_')}-{round_ + 1}.raw"
+                        spy_command = ["py-spy", "record", "-p", str(pid), "-o", str(out), "-f", "raw", "-r", "500",
+                                       "--gil", "--nonblocking"]  # fmt: skip
+                        spy = subprocess.Popen(spy_command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        time.sleep(0.5)
                     before = _cpu_seconds([pid])
                     result = run_wrk(
                         base_url=server.base_url, requests_file=file, clients=args.clients, seconds=args.seconds
                     )
                     ms = (_cpu_seconds([pid]) - before) * 1000 / max(result.requests, 1)
+                    if spy is not None:
+                        spy.send_signal(signal.SIGINT)  # py-spy writes its file and exits
+                        spy.wait(timeout=30)
                     cpu.setdefault((label, name), []).append(ms)
                     rps.setdefault((label, name), []).append(result.throughput)
                     errors = "" if name == "401 floor" else f" errors {result.errors}"

@@ -357,11 +357,15 @@ def reply_close_stale(*, conversation: Conversation) -> int:
     nothing stays pending forever (issue "Real assistant replies").
 
     Args:
-        conversation: an owner-checked conversation.
+        conversation: an owner-checked conversation. One read by
+            ``selectors.conversation_get_for_user`` carries ``has_unfinished_replies``;
+            when that is ``False`` nothing can be stale and no query is made.
 
     Returns:
         How many replies were closed.
     """
+    if getattr(conversation, "has_unfinished_replies", True) is False:
+        return 0
     # live builds on services: imported here to keep the module graph one-way.
     from conversations import live
 

@@ -109,9 +109,23 @@ def test_the_detail_returns_every_message_oldest_first(api: APIClient, owner_id:
 
 def test_the_detail_takes_a_fixed_number_of_queries(api: APIClient, owner_id: str, django_assert_num_queries) -> None:
     conversation = make_conversation(owner_id, messages=300)
-    with django_assert_num_queries(3):  # the conversation, its unfinished replies (stale check), its messages
+    # The conversation (with whether a reply is unfinished: none, so no stale check query), its messages.
+    with django_assert_num_queries(2):
         body = streamed_json(api.get(f"/api/{owner_id}/conversations/{conversation.pk}"))
     assert len(body["messages"]) == 300
+
+
+def test_an_unfinished_reply_costs_the_stale_check_its_query(
+    api: APIClient, owner_id: str, django_assert_num_queries
+) -> None:
+    conversation = make_conversation(owner_id, messages=4)
+    Message.objects.create(
+        conversation=conversation, user_id=owner_id, role="assistant", content="", status="streaming"
+    )
+    # The conversation, its unfinished replies (a fresh one: not stale, left alone), its messages.
+    with django_assert_num_queries(3):
+        body = streamed_json(api.get(f"/api/{owner_id}/conversations/{conversation.pk}"))
+    assert [m["status"] for m in body["messages"]][-1] == "streaming"
 
 
 def test_the_detail_streams_long_conversations_in_chunks_with_nothing_lost(
@@ -127,7 +141,7 @@ def test_the_detail_streams_long_conversations_in_chunks_with_nothing_lost(
     expected = list(
         Message.objects.filter(conversation=conversation).order_by("created_at", "id").values_list("content", flat=True)
     )
-    with django_assert_num_queries(2 + 4):  # the conversation, the stale check, 4 chunks of at most 3 messages
+    with django_assert_num_queries(1 + 4):  # the conversation, 4 chunks of at most 3 messages
         body = streamed_json(api.get(f"/api/{owner_id}/conversations/{conversation.pk}"))
     assert [m["content"] for m in body["messages"]] == expected
 
@@ -300,8 +314,7 @@ def test_a_cursor_from_another_conversation_is_refused(api: APIClient, owner_id:
 def test_a_page_takes_a_fixed_number_of_queries(api: APIClient, owner_id: str, django_assert_num_queries) -> None:
     conversation = make_conversation(owner_id, messages=500)
     cursor = api.get(f"/api/{owner_id}/conversations/{conversation.pk}/messages?limit=100").json()["next_before"]
-    with django_assert_num_queries(
-        4
-    ):  # the conversation, its unfinished replies (stale check), the cursor row, the page
+    # The conversation (nothing unfinished: no stale check query), the cursor row, the page.
+    with django_assert_num_queries(3):
         response = api.get(f"/api/{owner_id}/conversations/{conversation.pk}/messages?limit=100&before={cursor}")
     assert len(response.json()["messages"]) == 100

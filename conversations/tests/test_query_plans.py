@@ -89,3 +89,21 @@ def test_it_finds_the_replies_still_being_written_without_reading_the_conversati
         found = live.replies_in_progress(conversation_id=conversation.pk)
     assert [m.pk for m in found] == [pending.pk]
     assert _indexes_used(queries.captured_queries[-1]["sql"]) == ["msg_in_progress_idx"]
+
+
+@pytest.mark.parametrize("unfinished", [False, True])
+def test_the_ownership_lookup_tells_whether_a_reply_is_unfinished_from_the_partial_index(
+    on_postgres, owner_id: str, unfinished: bool
+) -> None:
+    # The stale check's question, asked with the conversation (issue 6): no scan of its messages.
+    from conversations.models import Message
+
+    conversation = make_conversation(owner_id, messages=300)
+    if unfinished:
+        Message.objects.create(
+            conversation=conversation, user_id=owner_id, role="assistant", content="", status="streaming"
+        )
+    with CaptureQueriesContext(connection) as queries:
+        found = selectors.conversation_get_for_user(user_id=owner_id, conversation_id=conversation.pk)
+    assert found.pk == conversation.pk and found.has_unfinished_replies is unfinished
+    assert "msg_in_progress_idx" in _indexes_used(queries.captured_queries[-1]["sql"])
