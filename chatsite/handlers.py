@@ -12,7 +12,8 @@ own security, common and clickjacking middleware, run inline on the event loop
 
 Both handlers run a request's synchronous code on a thread lent for the request and
 given back afterwards (``ReusedThreadsASGIHandler``, ``RequestThreads``), instead of
-Django's new thread per request.
+Django's new thread per request; self-contained database steps of the requests they
+serve run on a few shared threads (``database_threads``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import ContextVar
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext
@@ -98,6 +100,38 @@ class RequestThreads:
         return len(self._idle)
 
 
+def database_thread_count(database: dict[str, Any]) -> int:
+    """Threads for ``database`` (a ``DATABASES`` entry): its pool's ``max_size``, else ``DEFAULT_DATABASE_THREADS``."""
+    pool = database.get("OPTIONS", {}).get("pool")
+    return int(pool.get("max_size", DEFAULT_DATABASE_THREADS)) if isinstance(pool, dict) else DEFAULT_DATABASE_THREADS
+
+
+DEFAULT_DATABASE_THREADS = 10
+_database_threads: ThreadPoolExecutor | None = None
+_serving: ContextVar[bool] = ContextVar("served_by_reused_threads_handler", default=False)
+
+
+def database_threads() -> ThreadPoolExecutor | None:
+    """The process's threads for self-contained database steps, while serving a request through
+    ``ReusedThreadsASGIHandler``; ``None`` anywhere else (tests calling services directly,
+    consumers, commands), where such steps stay on the caller's thread-sensitive thread.
+
+    One thread per pooled connection (``DATABASE_POOL_MAX_SIZE``, else 10): a step never
+    waits for a connection on its thread, and no more steps run at once than there are
+    connections. With hundreds of chats in flight their steps queue here instead of each
+    waking its own request thread (issue 3: CPU per chat with 500 in flight; bench/NOTES.md).
+    Used by ``conversations.services.db_async``.
+    """
+    global _database_threads
+    if not _serving.get():
+        return None
+    if _database_threads is None:
+        _database_threads = ThreadPoolExecutor(
+            max_workers=database_thread_count(settings.DATABASES["default"]), thread_name_prefix="database"
+        )
+    return _database_threads
+
+
 class ReusedThreadsASGIHandler(ASGIHandler):
     """Django's ASGI handler, each request's synchronous code on a thread lent by ``request_threads``.
 
@@ -112,10 +146,12 @@ class ReusedThreadsASGIHandler(ASGIHandler):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         thread = self.request_threads.take()
+        serving = _serving.set(True)
         try:
             async with ThreadSensitiveContext(executor=thread):
                 await self.handle(scope, receive, send)
         finally:
+            _serving.reset(serving)
             self.request_threads.give_back(thread)
 
 

@@ -32,6 +32,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from chatsite.handlers import database_threads
 from conversations import selectors
 from conversations.assistant import AssistantError, ChatTurn, get_assistant
 from conversations.models import TITLE_MAX_LENGTH, Conversation, Message
@@ -47,14 +48,16 @@ _ONE_MICROSECOND = dt.timedelta(microseconds=1)
 
 
 def db_async(fn: Callable[..., _T]) -> Callable[..., Awaitable[_T]]:
-    """``fn`` (sync, touching the database) made awaitable from async code.
+    """``fn`` (sync, touching the database, self-contained) made awaitable from async code.
 
-    It runs thread-sensitively (under ASGI, on the request's own sync thread; in tests,
-    on the test's thread, so it sees the test's transaction). When it returns, the
-    connection is given back (to psycopg's pool with ``DATABASE_POOL=1``, else closed)
-    so that no connection is held while the model thinks: with 500 chats in flight,
-    500 idle connections would exhaust PostgreSQL (bench/concurrency.py, BENCHMARKS.md).
-    Inside an outer transaction (a test's) the connection is left alone.
+    Serving a request (``chatsite.handlers.ReusedThreadsASGIHandler``), it runs on one of
+    the process's few database threads (``chatsite.handlers.database_threads``); anywhere
+    else thread-sensitively (in tests, on the test's thread, so it sees the test's
+    transaction). When it returns, the connection is given back (to psycopg's pool with
+    ``DATABASE_POOL=1``, else closed) so that no connection is held while the model
+    thinks: with 500 chats in flight, 500 idle connections would exhaust PostgreSQL
+    (bench/concurrency.py, BENCHMARKS.md). Inside an outer transaction (a test's) the
+    connection is left alone.
     """
 
     def run(*args: Any, **kwargs: Any) -> _T:
@@ -64,7 +67,15 @@ def db_async(fn: Callable[..., _T]) -> Callable[..., Awaitable[_T]]:
             if not connection.in_atomic_block:
                 connection.close()
 
-    return sync_to_async(run, thread_sensitive=True)
+    on_request_thread = sync_to_async(run, thread_sensitive=True)
+
+    async def call(*args: Any, **kwargs: Any) -> _T:
+        threads = database_threads()
+        if threads is None:
+            return await on_request_thread(*args, **kwargs)
+        return await sync_to_async(run, thread_sensitive=False, executor=threads)(*args, **kwargs)
+
+    return call
 
 
 # How long the last write of a reply keeps trying while the database is unreachable

@@ -7,6 +7,7 @@ thread from ``RequestThreads``; these tests go through the real ASGI application
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -18,9 +19,18 @@ from channels.testing import HttpCommunicator
 from django.db import connections
 
 from chatsite.asgi import application
-from chatsite.handlers import APIHandler, RequestThread, RequestThreads, ReusedThreadsASGIHandler
-from conversations import selectors
+from chatsite.handlers import (
+    DEFAULT_DATABASE_THREADS,
+    APIHandler,
+    RequestThread,
+    RequestThreads,
+    ReusedThreadsASGIHandler,
+    database_thread_count,
+    database_threads,
+)
+from conversations import selectors, services
 from conversations.auth import issue_token
+from conversations.models import Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -148,3 +158,49 @@ async def test_both_doors_run_requests_on_a_lent_thread_and_take_it_back(monkeyp
         assert worker.ident != threading.get_ident()
     threads.take().shutdown()
     assert APIHandler.request_threads is threads  # one set of threads per process, for both handlers
+
+
+def test_database_steps_stay_on_the_callers_thread_outside_a_served_request() -> None:
+    # Tests and consumers: thread-sensitive as before, so a test's transaction sees them.
+    assert database_threads() is None
+
+
+async def test_a_served_chats_database_steps_run_on_the_shared_database_threads(monkeypatch) -> None:
+    """Issue 3: with many chats in flight, their database steps queue on a few threads, not on each request's."""
+    threads_seen: dict[str, str] = {}
+    real_begin, real_finish = services.chat_begin, services.reply_finish
+
+    def chat_begin(**kwargs: Any) -> services.ChatStart:
+        threads_seen["chat_begin"] = threading.current_thread().name
+        return real_begin(**kwargs)
+
+    def reply_finish(**kwargs: Any) -> bool:
+        threads_seen["reply_finish"] = threading.current_thread().name
+        return real_finish(**kwargs)
+
+    monkeypatch.setattr(services, "chat_begin", chat_begin)
+    monkeypatch.setattr(services, "reply_finish", reply_finish)
+    token, _ = issue_token(user_id="alice")
+    body = json.dumps({"message": "Hello"}).encode()
+    headers = [
+        (b"host", b"testserver"),
+        (b"authorization", f"Bearer {token}".encode()),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    communicator = HttpCommunicator(application, "POST", "/api/alice/chat", body=body, headers=headers)
+    response = await communicator.get_response(timeout=20)
+    await communicator.wait(timeout=20)
+    assert response["status"] == 200, response["body"]
+    assert json.loads(response["body"])["status"] == "complete"
+    assert threads_seen["chat_begin"].startswith("database")
+    assert threads_seen["reply_finish"].startswith("database")
+    # The message and the reply are committed (the steps ran in no outer transaction).
+    messages = await sync_to_async(list)(Message.objects.filter(user_id="alice").values_list("role", "status"))
+    assert sorted(messages) == [("assistant", "complete"), ("user", "complete")]
+
+
+def test_there_is_one_database_thread_per_pooled_connection() -> None:
+    assert database_thread_count({"ENGINE": "x", "OPTIONS": {"pool": {"max_size": 7}}}) == 7
+    assert database_thread_count({"ENGINE": "x", "OPTIONS": {"pool": True}}) == DEFAULT_DATABASE_THREADS
+    assert database_thread_count({"ENGINE": "x"}) == DEFAULT_DATABASE_THREADS
