@@ -21,6 +21,9 @@ Run from the project root::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/chat_bench python bench/concurrency.py --write
 
+``--held 20`` measures the other way (``measure_held``): wrk keeps ``--requests`` chats in
+flight for 20 s, each connection sending its next chat when the last is answered.
+
 Without ``DATABASE_URL`` it uses ``postgres://postgres@127.0.0.1:5432/chat_bench``
 (created if missing).
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -39,12 +43,18 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import httpx2
 import jwt
 import psycopg
+
+if TYPE_CHECKING:  # run as a script too (python bench/concurrency.py), where ``bench`` is not importable
+    from bench.stats import LoadResult
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/chat_bench"
@@ -220,32 +230,15 @@ class SlowModelResult:
     load_after: float
 
 
-def measure(
-    *,
-    database_url: str,
-    requests: int,
-    latency: float = 2.0,
-    connections: int | None = None,
-    extra_env: dict[str, str] | None = None,
-    user_prefix: str = "bench-chat-slow",
-    profile: str | None = None,
-    workers: int = 1,
-) -> SlowModelResult:
-    """Start the fake model and ONE uvicorn process, fire ``requests`` chats at once; see the module docstring.
+@contextlib.contextmanager
+def serving(
+    *, database_url: str, latency: float, extra_env: dict[str, str] | None = None, workers: int = 1
+) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    """The fake model (its own process, answering after ``latency`` s) and uvicorn serving the app against it.
 
-    Args:
-        database_url: PostgreSQL URL of the bench database (created if missing, migrated).
-        requests: chats in flight at once (and streams in the model-alone baseline).
-        latency: seconds the fake model waits before answering.
-        connections: client connection pool bound (default: ``requests``).
-        extra_env: server environment on top of the defaults (e.g. ``DATABASE_POOL=1``).
-        user_prefix: the chats' user ids are ``<prefix>-<run>-<i>`` (one new conversation each).
-        profile: write py-spy raw stacks of the server during the chat run to this file.
-        workers: uvicorn worker processes (1: the one process of the issue; more: the
-            production serve command). CPU is summed over them; peak RSS is the largest one's.
+    Yields:
+        ``(fake_url, app_url, server)``: the fake's ``/v1`` URL, the app's base URL, the uvicorn process.
     """
-    connections = connections or requests
-    load_before = os.getloadavg()[0]
     ensure_database(database_url)
     python = sys.executable
     env = {
@@ -285,7 +278,48 @@ def measure(
     try:
         wait_for_port(fake_port, fake, "the fake model")
         wait_for_port(app_port, server, "uvicorn")
-        fake_url, app_url = f"http://127.0.0.1:{fake_port}/v1", f"http://127.0.0.1:{app_port}"
+        yield f"http://127.0.0.1:{fake_port}/v1", f"http://127.0.0.1:{app_port}", server
+    finally:
+        for process in (server, fake):
+            process.terminate()
+        for process in (server, fake):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def measure(
+    *,
+    database_url: str,
+    requests: int,
+    latency: float = 2.0,
+    connections: int | None = None,
+    extra_env: dict[str, str] | None = None,
+    user_prefix: str = "bench-chat-slow",
+    profile: str | None = None,
+    workers: int = 1,
+) -> SlowModelResult:
+    """Start the fake model and uvicorn, fire ``requests`` chats at once; see the module docstring.
+
+    Args:
+        database_url: PostgreSQL URL of the bench database (created if missing, migrated).
+        requests: chats in flight at once (and streams in the model-alone baseline).
+        latency: seconds the fake model waits before answering.
+        connections: client connection pool bound (default: ``requests``).
+        extra_env: server environment on top of the defaults (e.g. ``DATABASE_POOL=1``).
+        user_prefix: the chats' user ids are ``<prefix>-<run>-<i>`` (one new conversation each).
+        profile: write py-spy raw stacks of the server during the chat run to this file.
+        workers: uvicorn worker processes (1: the one process of the issue; more: the
+            production serve command). CPU is summed over them; peak RSS is the largest one's.
+    """
+    connections = connections or requests
+    load_before = os.getloadavg()[0]
+    with serving(database_url=database_url, latency=latency, extra_env=extra_env, workers=workers) as (
+        fake_url,
+        app_url,
+        server,
+    ):
         run_id = dt.datetime.now().strftime("%H%M%S")
         # Warm-up: imports, first connections, JIT-free but cache-warm.
         warm = asyncio.run(chats(app_url, 5, 5, f"{user_prefix}-warm-{run_id}"))
@@ -307,15 +341,79 @@ def measure(
             spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
             spy.wait(timeout=30)
         rss = peak_rss_mib(server.pid)
-    finally:
-        for process in (server, fake):
-            process.terminate()
-        for process in (server, fake):
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
     return SlowModelResult(base, app, rss, cpu_used, load_before, os.getloadavg()[0])
+
+
+@dataclass
+class HeldResult:
+    """``in_flight`` chats held in flight for a while (wrk), the model alone the same way, and the server's resources."""
+
+    model_alone: LoadResult
+    app: LoadResult
+    peak_rss_mib: float
+    server_cpu_s: float
+    load_before: float
+
+
+HELD_USERS = 1000
+
+
+def measure_held(
+    *,
+    database_url: str,
+    in_flight: int,
+    seconds: float,
+    work_dir: Path,
+    latency: float = 2.0,
+    extra_env: dict[str, str] | None = None,
+    workers: int = 1,
+) -> HeldResult:
+    """Hold ``in_flight`` chats in flight for ``seconds``: wrk with that many connections, each
+    sending its next chat as soon as the last one is answered (a closed loop), so that after
+    the first wave the server always has ``in_flight`` chats open, as a busy service does.
+
+    The model alone: the same wrk load of streamed completions straight to the fake.
+    Each chat is a new conversation of one of ``HELD_USERS`` users.
+
+    Args:
+        database_url: PostgreSQL URL of the bench database.
+        in_flight: wrk connections (chats open at any moment).
+        seconds: how long each load lasts (the first wave included).
+        work_dir: where the request files are written.
+        latency: seconds the fake model waits before its first token.
+        extra_env: server environment on top of the defaults.
+        workers: uvicorn worker processes.
+    """
+    from bench.wrk import run_wrk, write_requests
+
+    load_before = os.getloadavg()[0]
+    stamp = dt.datetime.now().strftime("%H%M%S")
+    users = [f"bench-held-{stamp}-{i}" for i in range(HELD_USERS)]
+    chat_body = json.dumps({"message": "Hello, how are you today?"})
+    chats_file = write_requests(
+        work_dir / f"held-chat-{stamp}.tsv", [("POST", f"/api/{u}/chat", token(u), chat_body) for u in users]
+    )
+    model_body = json.dumps({"model": "fake-model", "stream": True, "messages": [{"role": "user", "content": "Hello"}]})
+    with serving(database_url=database_url, latency=latency, extra_env=extra_env, workers=workers) as (
+        fake_url,
+        app_url,
+        server,
+    ):
+        fake_path = urlsplit(fake_url).path
+        model_file = write_requests(
+            work_dir / f"held-model-{stamp}.tsv", [("POST", f"{fake_path}/chat/completions", "x", model_body)]
+        )
+        warm = asyncio.run(chats(app_url, 5, 5, f"bench-held-warm-{stamp}"))
+        if warm.errors:
+            raise SystemExit(f"warm-up failed: {warm.errors[0]}")
+        fake_base = fake_url[: -len(fake_path)]
+        model_alone = run_wrk(base_url=fake_base, requests_file=model_file, clients=in_flight, seconds=seconds,
+                              timeout_s=60)  # fmt: skip
+        cpu_before = cpu_seconds(server.pid)
+        app = run_wrk(base_url=app_url, requests_file=chats_file, clients=in_flight, seconds=seconds, timeout_s=60)
+        cpu_used = cpu_seconds(server.pid) - cpu_before
+        rss = peak_rss_mib(server.pid)
+    return HeldResult(model_alone, app, rss, cpu_used, load_before)
 
 
 def main() -> None:
@@ -334,8 +432,34 @@ def main() -> None:
     parser.add_argument(
         "--profile", metavar="FILE", help="record the server with py-spy during the chat run (raw folded stacks)"
     )
+    parser.add_argument(
+        "--held",
+        type=float,
+        metavar="SECONDS",
+        help="instead of one burst: hold --requests chats in flight with wrk for SECONDS (measure_held)",
+    )
     args = parser.parse_args()
     extra = dict(item.partition("=")[::2] for item in args.db_env)
+    if args.held:
+        import tempfile
+
+        held = measure_held(
+            database_url=os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
+            in_flight=args.requests,
+            seconds=args.held,
+            work_dir=Path(tempfile.mkdtemp(prefix="bench-held-")),
+            latency=args.latency,
+            extra_env=extra,
+            workers=args.workers,
+        )
+        for name, load in (("model alone", held.model_alone), ("chat through the app", held.app)):
+            print(
+                f"{name}: {load.throughput:.0f}/s, errors {load.errors}, p50 {load.p50_ms / 1000:.2f} s, "
+                f"p95 {load.p95_ms / 1000:.2f} s, p99 {load.p99_ms / 1000:.2f} s"
+            )
+        per_chat = 1000 * held.server_cpu_s / max(held.app.requests, 1)
+        print(f"server CPU {per_chat:.1f} ms per chat, peak RSS {held.peak_rss_mib:.0f} MiB")
+        return
     result = measure(
         database_url=os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
         requests=args.requests,
@@ -414,4 +538,5 @@ def write_section(path: Path, report: str) -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))  # run as a script: make ``bench`` (wrk, stats) importable for --held
     main()

@@ -497,6 +497,7 @@ def scenario_slow_model(ctx: Context) -> Section:
     errors_note = "".join(
         f"\nFirst error at {k} (in flight/workers): `{v['first_error']}`" for k, v in data.items() if v["first_error"]
     )
+    held_rows = _slow_model_held(ctx, targets, data)
     body = f"""`bench/concurrency.py`: the fake OpenAI server (its own process) answers each streamed completion
 after 2 s; ONE uvicorn process (issue 3), then the production serve command with {ctx.workers} workers (issue 6)
 (`--backlog 4096`, {RECOMMENDED_LABEL}, the `openai` backend pointed at the fake)
@@ -508,10 +509,79 @@ Server CPU is summed over the workers; peak RSS is the largest process's.
 | in flight | server | ok | errors | median s | p95 s | max s | model alone p95 s | p95 / model alone | server CPU ms per chat | peak RSS MiB | load (1 min) |
 |---|---|---|---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
-{errors_note}"""
+{errors_note}
+
+**Held in flight.** The same server, loaded by wrk with N connections for {_held_seconds(ctx):g} s: each sends its next
+chat (a new conversation of one of {concurrency.HELD_USERS:,} users) as soon as the last is answered, so after the
+first wave N chats are always open, as on a busy service. "Model alone" is the same wrk load of streamed
+completions straight to the fake. Latencies are wrk's, over every chat of the run (the first wave included);
+throughput is chats answered per second.
+
+| in flight | server | chats/s | errors | p50 s | p95 s | p99 s | model alone p95 s | server CPU ms per chat | peak RSS MiB |
+|---|---|---|---|---|---|---|---|---|---|
+{chr(10).join(held_rows)}"""
     return Section(
         title="Chat POST with a 2 s model: 500 and 2,000 in flight (f)", body=body, targets=targets, data=data
     )
+
+
+# (in flight, workers or None for ctx.workers) of the held runs: issue 3's one process at 500,
+# the production serve command at 500 and 2,000.
+SLOW_MODEL_HELD = ((500, 1), (500, None), (2000, None))
+
+
+def _held_seconds(ctx: Context) -> float:
+    return 10.0 if ctx.quick else 20.0
+
+
+def _slow_model_held(ctx: Context, targets: list[TargetRow], data: dict[str, object]) -> list[str]:
+    """wrk holds N chats in flight against the 2 s model; adds target rows and data, returns table rows."""
+    from bench import concurrency
+
+    rows = []
+    for count, workers_or_none in SLOW_MODEL_HELD:
+        workers = workers_or_none or ctx.workers
+        if workers_or_none is None and workers == 1:
+            continue  # the same as the one-process row
+        results = [
+            concurrency.measure_held(
+                database_url=ctx.database_url,
+                in_flight=count,
+                seconds=_held_seconds(ctx),
+                work_dir=ctx.work_dir,
+                extra_env=dict(RECOMMENDED),
+                workers=workers,
+            )
+            for _ in range(ctx.runs)
+        ]
+        dataset.delete_chat_rows(ctx.dsn)
+        processes = "1 process" if workers == 1 else f"{workers} workers"
+        errors = sum(r.app.errors for r in results)
+        p95 = spread([r.app.p95_ms / 1000 for r in results])
+        cpu = spread([1000 * r.server_cpu_s / max(r.app.requests, 1) for r in results])
+        rss = spread([r.peak_rss_mib for r in results])
+        rows.append(
+            f"| {count:,} | {processes} | {spread([r.app.throughput for r in results]).fmt(0)} | {errors} | "
+            f"{spread([r.app.p50_ms / 1000 for r in results]).fmt(2)} | {p95.fmt(2)} | "
+            f"{spread([r.app.p99_ms / 1000 for r in results]).fmt(2)} | "
+            f"{spread([r.model_alone.p95_ms / 1000 for r in results]).fmt(2)} | {cpu.fmt(1)} | {rss.fmt(0)} |"
+        )
+        targets.append(
+            TargetRow(
+                f"chat POST with a 2 s model, {count:,} held in flight (wrk), {processes}",
+                "p95 ≤ 2.3 s, 0 errors, peak memory",
+                f"p95 {p95.fmt(2)} s, {errors} errors, {spread([r.app.throughput for r in results]).fmt(0)} chats/s, "
+                f"peak RSS {rss.fmt(0)} MiB",
+                p95.median <= 2.3 and errors == 0,
+            )
+        )
+        data[f"held {count}/{workers}"] = {
+            "chat": [r.app.as_dict() for r in results],
+            "model_alone": [r.model_alone.as_dict() for r in results],
+            "cpu_ms_per_chat": [1000 * r.server_cpu_s / max(r.app.requests, 1) for r in results],
+            "peak_rss_mib": [r.peak_rss_mib for r in results],
+        }
+    return rows
 
 
 # --- (g) + (h): the live WebSocket: time to first token, memory per open socket ---------------
