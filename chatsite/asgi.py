@@ -20,9 +20,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 django.setup(set_prefix=False)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from chatsite.handlers import APIHandler, BearerAPIRouter, ReusedThreadsASGIHandler  # noqa: E402
 from chatsite.limits import RequestBodyLimitMiddleware  # noqa: E402
+from chatsite.runtime import tune_garbage_collector  # noqa: E402
 from conversations.auth import websocket_auth_stack  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
@@ -33,3 +35,6 @@ application = ProtocolTypeRouter(
         "websocket": websocket_auth_stack(URLRouter(websocket_urlpatterns)),
     }
 )
+
+# Last, once everything is imported and built (chatsite/runtime.py).
+tune_garbage_collector(young_threshold=settings.GC_YOUNG_THRESHOLD)

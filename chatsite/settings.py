@@ -93,6 +93,12 @@ TEMPLATES = [
 WSGI_APPLICATION = "chatsite.wsgi.application"
 ASGI_APPLICATION = "chatsite.asgi.application"
 
+# --- Serving process -----------------------------------------------------------
+# The cyclic garbage collector's young-generation threshold in each ASGI worker
+# (chatsite/runtime.py): with hundreds of chats in flight, Python's default (700) made
+# collections a third of a worker's CPU (BENCHMARKS.md). 0 leaves Python's default.
+GC_YOUNG_THRESHOLD = env_int("GC_YOUNG_THRESHOLD", 10_000, minimum=0)
+
 # --- Database ---------------------------------------------------------------
 # DATABASE_URL selects PostgreSQL (psycopg 3), e.g. postgres://user:pass@host:5432/db;
 # without it a SQLite file in the project is used.
