@@ -23,7 +23,7 @@ install-dev: $(BIN)/python
 
 run: install
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
-	DJANGO_DEBUG=1 $(BIN)/python manage.py ensure_demo_user --staff
+	DJANGO_DEBUG=1 $(BIN)/python manage.py ensure_demo_user --staff --base-url http://$(HOST):$(PORT)
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Production-style: collected static files served by whitenoise, several ASGI workers.

@@ -112,3 +112,13 @@ def test_the_demo_user_command_creates_a_user_who_can_sign_in(client: Client, dj
     user = django_user_model.objects.get(username="demo")
     assert user.is_staff
     assert client.login(username="demo", password="demo-password")
+
+
+def test_the_demo_user_command_prints_where_to_sign_in(django_user_model) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("ensure_demo_user", "--base-url", "http://127.0.0.1:8765/", stdout=out)
+    assert "sign in at http://127.0.0.1:8765/accounts/login/ as 'demo' with password 'demo-password'" in out.getvalue()

@@ -15,8 +15,11 @@ class Command(BaseCommand):
         parser.add_argument("--username", default="demo")
         parser.add_argument("--password", default="demo-password")
         parser.add_argument("--staff", action="store_true", help="also let the user into the admin")
+        parser.add_argument(
+            "--base-url", default="http://127.0.0.1:8000", help="where the chat is served, for the sign-in hint"
+        )
 
-    def handle(self, *args: Any, username: str, password: str, staff: bool, **options: Any) -> None:
+    def handle(self, *args: Any, username: str, password: str, staff: bool, base_url: str, **options: Any) -> None:
         user, created = get_user_model().objects.get_or_create(username=username)
         user.set_password(password)
         if staff:
@@ -25,7 +28,7 @@ class Command(BaseCommand):
         verb = "Created" if created else "Updated"
         self.stdout.write(
             self.style.SUCCESS(
-                f"{verb} demo user: sign in at http://127.0.0.1:8000/accounts/login/ "
+                f"{verb} demo user: sign in at {base_url.rstrip('/')}/accounts/login/ "
                 f"as {username!r} with password {password!r} (user id {user.pk})."
             )
         )
