@@ -34,7 +34,7 @@ from conversations.tests.factories import make_conversation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-WAIT = 10.0  # seconds: the longest any single event may take to arrive
+WAIT = 20.0  # seconds: the longest any single event may take to arrive (10 once ran out in a full CI run)
 
 
 @pytest.fixture(autouse=True)
@@ -85,10 +85,21 @@ async def refused(communicator: WebsocketCommunicator) -> tuple[dict[str, Any], 
 
 
 async def receive_until(communicator: WebsocketCommunicator, kind: str) -> list[dict[str, Any]]:
-    """Every event up to and including the first of type ``kind``."""
+    """Every event up to and including the first of type ``kind``.
+
+    Raises:
+        AssertionError: no event for ``WAIT`` seconds; the message names the events that did arrive
+            (this wait once timed out in a full CI run and never alone: the next failure says more).
+    """
     events = []
     while True:
-        event = await communicator.receive_json_from(timeout=WAIT)
+        try:
+            event = await communicator.receive_json_from(timeout=WAIT)
+        except TimeoutError:
+            raise AssertionError(
+                f"no {kind!r} within {WAIT:g} s of the last event; received: {[e.get('type') for e in events]} "
+                f"{events[-1] if events else ''}"
+            ) from None
         events.append(event)
         if event["type"] == kind:
             return events
