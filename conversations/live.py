@@ -53,7 +53,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conversations import selectors, services
 from conversations.assistant import AssistantError, AssistantTimeout, get_assistant
-from conversations.models import Conversation, Message
+from conversations.models import IN_PROGRESS_STATUSES, Conversation, Message
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +66,6 @@ SAVE_CHARS = 200
 SYNC_TIMEOUT_SECONDS = 3.0
 # A heartbeat older than this many beats means the process running the reply died.
 HEARTBEAT_MISSED_BEATS = 3
-
-IN_PROGRESS = (Message.Status.PENDING, Message.Status.STREAMING)
 
 FAILED_ERROR = "Assistant unavailable"
 FAILED_DETAIL = "The assistant could not answer right now. Please try again."
@@ -205,7 +203,7 @@ def replies_in_progress(*, conversation_id: uuid.UUID) -> list[Message]:
     """The conversation's pending or streaming replies, oldest first (usually none or one)."""
     return list(
         Message.objects.filter(
-            conversation_id=conversation_id, role=Message.Role.ASSISTANT, status__in=IN_PROGRESS
+            conversation_id=conversation_id, role=Message.Role.ASSISTANT, status__in=IN_PROGRESS_STATUSES
         ).order_by("created_at", "id")
     )
 
@@ -235,7 +233,9 @@ def close_stale_replies(*, conversation_id: uuid.UUID) -> list[Message]:
             continue
         with transaction.atomic():
             # Keep whatever text the database has: the batched saves put it there.
-            changed = Message.objects.filter(pk=reply.pk, status__in=IN_PROGRESS).update(status=Message.Status.FAILED)
+            changed = Message.objects.filter(pk=reply.pk, status__in=IN_PROGRESS_STATUSES).update(
+                status=Message.Status.FAILED
+            )
         if changed:
             reply.status = Message.Status.FAILED
             closed.append(reply)
@@ -270,7 +270,7 @@ def chat_begin_live(
         if conversation is None:
             raise selectors.ConversationNotFound
         closed = close_stale_replies(conversation_id=conversation.pk)
-        if Message.objects.filter(conversation=conversation, status__in=IN_PROGRESS).exists():
+        if Message.objects.filter(conversation=conversation, status__in=IN_PROGRESS_STATUSES).exists():
             raise ReplyInProgress
     return services.chat_begin(user_id=user_id, conversation_id=conversation_id, text=text), closed
 
@@ -302,7 +302,9 @@ def _stop_in_database(reply_id: uuid.UUID) -> Message | None:
     return ``False`` at its next save and stops.
     """
     with transaction.atomic():
-        changed = Message.objects.filter(pk=reply_id, status__in=IN_PROGRESS).update(status=Message.Status.STOPPED)
+        changed = Message.objects.filter(pk=reply_id, status__in=IN_PROGRESS_STATUSES).update(
+            status=Message.Status.STOPPED
+        )
     return _reply_refresh(reply_id) if changed else None
 
 

@@ -106,4 +106,9 @@ class Message(models.Model):
     @property
     def is_finished(self) -> bool:
         """True when no more text will be added to this message."""
-        return self.status not in (self.Status.PENDING, self.Status.STREAMING)
+        return self.status not in IN_PROGRESS_STATUSES
+
+
+# A reply still being written: the stale rule's, the partial saves' and the retry's
+# "unfinished" (the partial index msg_in_progress_idx lists the same two).
+IN_PROGRESS_STATUSES = (Message.Status.PENDING, Message.Status.STREAMING)

@@ -15,7 +15,7 @@ from typing import Any
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from conversations.models import Conversation, Message
+from conversations.models import IN_PROGRESS_STATUSES, Conversation, Message
 
 LIST_LIMIT_DEFAULT = 20
 LIST_LIMIT_MAX = 100
@@ -70,10 +70,7 @@ def _has_unfinished_replies() -> Exists:
     # Whether a reply is pending or streaming, read with the conversation (msg_in_progress_idx):
     # the stale check (services.reply_close_stale) needs no query of its own when none is
     # (issue 6: that query was a seventh of a page request's CPU).
-    unfinished = Message.objects.filter(
-        conversation=OuterRef("pk"), status__in=[Message.Status.PENDING, Message.Status.STREAMING]
-    )
-    return Exists(unfinished)
+    return Exists(Message.objects.filter(conversation=OuterRef("pk"), status__in=IN_PROGRESS_STATUSES))
 
 
 def _message_count() -> Coalesce:

@@ -35,7 +35,7 @@ from django.utils import timezone
 from chatsite.handlers import database_threads
 from conversations import selectors
 from conversations.assistant import AssistantError, ChatTurn, get_assistant
-from conversations.models import TITLE_MAX_LENGTH, Conversation, Message
+from conversations.models import IN_PROGRESS_STATUSES, TITLE_MAX_LENGTH, Conversation, Message
 
 _T = TypeVar("_T")
 
@@ -306,7 +306,7 @@ def reply_finish(*, reply: Message, content: str, status: str) -> bool:
         ``True`` if this call closed the reply.
     """
     now = timezone.now()
-    changed = Message.objects.filter(pk=reply.pk, status__in=[Message.Status.PENDING, Message.Status.STREAMING]).update(
+    changed = Message.objects.filter(pk=reply.pk, status__in=IN_PROGRESS_STATUSES).update(
         content=content, status=status
     )
     if changed:
@@ -350,7 +350,7 @@ def reply_save_partial(*, reply: Message, content: str) -> bool:
         ``True`` if saved; ``False`` when the reply is no longer pending or
         streaming (stopped, or closed as stale), so the caller should stop.
     """
-    changed = Message.objects.filter(pk=reply.pk, status__in=[Message.Status.PENDING, Message.Status.STREAMING]).update(
+    changed = Message.objects.filter(pk=reply.pk, status__in=IN_PROGRESS_STATUSES).update(
         content=content, status=Message.Status.STREAMING
     )
     if changed:
@@ -500,7 +500,7 @@ def retry_begin(*, user_id: str, conversation_id: uuid.UUID | str) -> ChatStart:
         Q(created_at__gt=user_message.created_at) | Q(created_at=user_message.created_at, id__gt=user_message.id)
     )
     statuses = set(answers.values_list("status", flat=True))
-    if statuses & {Message.Status.PENDING, Message.Status.STREAMING}:
+    if statuses & set(IN_PROGRESS_STATUSES):
         raise ReplyInProgress
     if Message.Status.COMPLETE in statuses:
         raise NothingToRetry
