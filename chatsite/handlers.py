@@ -100,15 +100,15 @@ class RequestThreads:
         return len(self._idle)
 
 
+DEFAULT_DATABASE_THREADS = 10
+_database_threads: ThreadPoolExecutor | None = None
+_serving: ContextVar[bool] = ContextVar("served_by_reused_threads_handler", default=False)
+
+
 def database_thread_count(database: dict[str, Any]) -> int:
     """Threads for ``database`` (a ``DATABASES`` entry): its pool's ``max_size``, else ``DEFAULT_DATABASE_THREADS``."""
     pool = database.get("OPTIONS", {}).get("pool")
     return int(pool.get("max_size", DEFAULT_DATABASE_THREADS)) if isinstance(pool, dict) else DEFAULT_DATABASE_THREADS
-
-
-DEFAULT_DATABASE_THREADS = 10
-_database_threads: ThreadPoolExecutor | None = None
-_serving: ContextVar[bool] = ContextVar("served_by_reused_threads_handler", default=False)
 
 
 def database_threads() -> ThreadPoolExecutor | None:

@@ -67,12 +67,10 @@ def db_async(fn: Callable[..., _T]) -> Callable[..., Awaitable[_T]]:
             if not connection.in_atomic_block:
                 connection.close()
 
-    on_request_thread = sync_to_async(run, thread_sensitive=True)
-
     async def call(*args: Any, **kwargs: Any) -> _T:
         threads = database_threads()
         if threads is None:
-            return await on_request_thread(*args, **kwargs)
+            return await sync_to_async(run, thread_sensitive=True)(*args, **kwargs)
         return await sync_to_async(run, thread_sensitive=False, executor=threads)(*args, **kwargs)
 
     return call
