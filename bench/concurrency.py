@@ -37,7 +37,6 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import socket
 import statistics
 import subprocess
@@ -53,10 +52,15 @@ import httpx2
 import jwt
 import psycopg
 
-if TYPE_CHECKING:  # run as a script too (python bench/concurrency.py), where ``bench`` is not importable
-    from bench.stats import LoadResult
-
 ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as a script (python bench/concurrency.py): make ``bench`` importable
+    sys.path.insert(0, str(ROOT))
+
+from bench.server import cpu_seconds as processes_cpu_seconds  # noqa: E402
+from bench.server import read_status_kb  # noqa: E402
+
+if TYPE_CHECKING:
+    from bench.stats import LoadResult
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/chat_bench"
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 SECTION = "## Chat with a 2 s model: 500 in flight"
@@ -120,22 +124,12 @@ def process_tree(pid: int) -> list[int]:
 
 def peak_rss_mib(pid: int) -> float:
     """The peak resident set size (VmHWM) of ``pid``'s busiest process (a worker, or the one process), in MiB."""
-    peaks = []
-    for each in process_tree(pid):
-        status = Path(f"/proc/{each}/status").read_text()
-        match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
-        if match:
-            peaks.append(int(match.group(1)) / 1024)
-    return max(peaks, default=float("nan"))
+    return max(read_status_kb(each, "VmHWM") for each in process_tree(pid)) / 1024
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time ``pid`` and its descendants have used so far, in seconds."""
-    ticks = 0
-    for each in process_tree(pid):
-        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return processes_cpu_seconds(process_tree(pid))
 
 
 def token(user_id: str) -> str:
@@ -538,5 +532,4 @@ def write_section(path: Path, report: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))  # run as a script: make ``bench`` (wrk, stats) importable for --held
     main()

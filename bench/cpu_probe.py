@@ -26,8 +26,8 @@ from pathlib import Path
 
 from bench import dataset
 from bench.context import DEFAULT_DATABASE_URL, Context, ensure_database, issue_tokens, setup_django
-from bench.scenarios import CHAT_TEXT, RECOMMENDED, _cpu_seconds
-from bench.server import ROOT, Server
+from bench.scenarios import CHAT_TEXT, RECOMMENDED
+from bench.server import ROOT, Server, cpu_seconds
 from bench.wrk import run_wrk, write_requests
 
 
@@ -101,11 +101,11 @@ def main() -> None:
                                        "--gil", "--nonblocking"]  # fmt: skip
                         spy = subprocess.Popen(spy_command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                         time.sleep(0.5)
-                    before = _cpu_seconds([pid])
+                    before = cpu_seconds([pid])
                     result = run_wrk(
                         base_url=server.base_url, requests_file=file, clients=args.clients, seconds=args.seconds
                     )
-                    ms = (_cpu_seconds([pid]) - before) * 1000 / max(result.requests, 1)
+                    ms = (cpu_seconds([pid]) - before) * 1000 / max(result.requests, 1)
                     if spy is not None:
                         spy.send_signal(signal.SIGINT)  # py-spy writes its file and exits
                         spy.wait(timeout=30)

@@ -20,7 +20,7 @@ from bench import dataset
 from bench.baseline import run_baseline
 from bench.context import Context
 from bench.report import Section, TargetRow, load_table
-from bench.server import Server, read_status_kb, reset_peak
+from bench.server import Server, cpu_seconds, read_status_kb, reset_peak
 from bench.stats import LoadResult, spread, spreads
 from bench.wrk import run_wrk, write_requests
 
@@ -35,24 +35,16 @@ CONNECTION_MODES = {
 }
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
 def _load(ctx: Context, server: Server, requests_file: Path, clients: int) -> tuple[list[LoadResult], list[float]]:
     """Warm up, then ``ctx.runs`` timed wrk runs; returns the runs and server CPU ms per request."""
     run_wrk(base_url=server.base_url, requests_file=requests_file, clients=clients, seconds=ctx.warmup)
     results, cpu = [], []
     for _ in range(ctx.runs):
         pids = server.worker_pids()
-        before = _cpu_seconds(pids)
+        before = cpu_seconds(pids)
         result = run_wrk(base_url=server.base_url, requests_file=requests_file, clients=clients, seconds=ctx.seconds)
         results.append(result)
-        cpu.append((_cpu_seconds(pids) - before) * 1000 / max(result.requests, 1))
+        cpu.append((cpu_seconds(pids) - before) * 1000 / max(result.requests, 1))
     return results, cpu
 
 
@@ -98,9 +90,9 @@ def scenario_chat(ctx: Context) -> Section:
         # Server and baseline runs alternate, so a burst of noise on the shared machine hits both.
         for _ in range(ctx.runs):
             pids = server.worker_pids()
-            before = _cpu_seconds(pids)
+            before = cpu_seconds(pids)
             web = run_wrk(base_url=server.base_url, requests_file=requests_file, clients=16, seconds=ctx.seconds)
-            cpu.setdefault("chat, 16 clients", []).append((_cpu_seconds(pids) - before) * 1000 / max(web.requests, 1))
+            cpu.setdefault("chat, 16 clients", []).append((cpu_seconds(pids) - before) * 1000 / max(web.requests, 1))
             began = time.process_time()
             base = run_baseline(dsn=ctx.dsn, clients=16, seconds=ctx.seconds, user_ids=_chat_users(), text=CHAT_TEXT)
             cpu.setdefault("baseline SQL, 16 connections", []).append(
