@@ -246,3 +246,29 @@ def test_it_refuses_oversized_renames_too(api: APIClient, owner_id: str) -> None
     assert (response.status_code, response.json()) == (413, TOO_LARGE)
     conversation.refresh_from_db()
     assert conversation.title == "small"
+
+
+def test_the_schemas_text_pattern_names_exactly_pythons_whitespace() -> None:
+    """The OpenAPI pattern must not depend on a regex dialect's ``\\s`` (ECMA-262 leaves out U+001C..U+001F)."""
+    import re
+
+    from conversations.api.serializers import PYTHON_WHITESPACE_CLASS, TEXT_PATTERN
+
+    whitespace = re.compile(f"[{PYTHON_WHITESPACE_CLASS}]")
+    assert [c for c in range(0x110000) if whitespace.fullmatch(chr(c))] == [
+        c for c in range(0x110000) if chr(c).isspace()
+    ]
+    pattern = re.compile(TEXT_PATTERN)
+    for blank in ("\x1c\x1d\x1c", " \t\n", "\x85\u3000"):
+        assert not pattern.match(blank)
+    for text in ("a", " a ", "\ufeff"):
+        assert pattern.match(text)
+
+
+def test_a_message_of_separator_characters_only_is_refused_as_empty(api: APIClient, owner_id: str) -> None:
+    response = api.post(f"/api/{owner_id}/chat", {"message": "\x1c\x1d\x1c"}, format="json")
+    assert (response.status_code, response_json(response)) == (
+        400,
+        {"error": "Validation error", "detail": "Message content cannot be empty"},
+    )
+    assert not Message.objects.exists()
