@@ -67,6 +67,8 @@ class ConversationIdField(StrictCharField):
 class MessageIdField(serializers.CharField):
     """A message id (the ``before`` cursor); a malformed or unknown one is a 400."""
 
+    default_error_messages = {"blank": "before must be the id of a message in this conversation"}
+
 
 class NoExtraFieldsMixin:
     """Refuse fields the operation does not know, so a typo is a clear 400."""
@@ -132,7 +134,27 @@ def limit_field(*, maximum: int, default: int) -> serializers.IntegerField:
     )
 
 
-class ConversationListQuerySerializer(serializers.Serializer):
+class QueryParamsSerializer(serializers.Serializer):
+    """Validates a query string, where an empty value (``?offset=``) is a value, not an absence.
+
+    DRF reads ``QueryDict`` input with HTML-form rules, which turn an empty value into "not
+    given" and so into the default; ``?offset=&limit=`` would then answer 200 as if the client
+    had asked for nothing. Here the query string is passed as plain values (the last one of a
+    repeated key, as ``QueryDict`` gives), so an empty value meets the field's own 400
+    (contract: Errors; a schema-violating request is refused).
+
+    Args:
+        query_params: ``request.query_params`` (``None`` for the unbound instance the
+            OpenAPI generator builds to read the fields).
+    """
+
+    def __init__(self, query_params: Any = None, **kwargs: Any) -> None:
+        if query_params is not None:
+            kwargs["data"] = query_params.dict()
+        super().__init__(**kwargs)
+
+
+class ConversationListQuerySerializer(QueryParamsSerializer):
     limit = limit_field(maximum=selectors.LIST_LIMIT_MAX, default=selectors.LIST_LIMIT_DEFAULT)
     # The upper bound keeps OFFSET within what PostgreSQL and SQLite accept (else a 500).
     offset = serializers.IntegerField(
@@ -186,7 +208,7 @@ class ConversationRenameSerializer(NoExtraFieldsMixin, serializers.Serializer):
         return services.title_clean(value)
 
 
-class MessagePageQuerySerializer(serializers.Serializer):
+class MessagePageQuerySerializer(QueryParamsSerializer):
     before = MessageIdField(required=False, help_text="A message id: return the page just older than it.")
     limit = limit_field(maximum=selectors.PAGE_LIMIT_MAX, default=selectors.PAGE_LIMIT_DEFAULT)
 

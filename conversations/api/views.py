@@ -130,7 +130,7 @@ class ConversationListView(OwnerAPIView):
     )
     def get(self, request: Request, user_id: str) -> Response:
         """``GET /api/{user_id}/conversations``: the user's conversations, newest activity first."""
-        query = s.ConversationListQuerySerializer(data=request.query_params)
+        query = s.ConversationListQuerySerializer(request.query_params)
         query.is_valid(raise_exception=True)
         rows, total = selectors.conversation_list(user_id=user_id, **query.validated_data)
         body = {"conversations": rows, "total": total, **query.validated_data}
@@ -188,7 +188,7 @@ class MessagePageView(OwnerAPIView):
     def get(self, request: Request, user_id: str, conversation_id: str) -> Response:
         """``GET .../messages?before=&limit=``: cursor pagination, newest page first, each page oldest first."""
         conversation = selectors.conversation_get_for_user(user_id=user_id, conversation_id=conversation_id)
-        query = s.MessagePageQuerySerializer(data=request.query_params)
+        query = s.MessagePageQuerySerializer(request.query_params)
         query.is_valid(raise_exception=True)
         services.reply_close_stale(conversation=conversation)
         page = selectors.message_page(conversation=conversation, **query.validated_data)

@@ -72,6 +72,9 @@ def test_the_list_never_counts_another_users_conversations(api: APIClient, owner
         ("limit=abc", "limit must be an integer between 1 and 100"),
         ("offset=-1", "offset must be an integer of 0 or more"),
         ("offset=x", "offset must be an integer of 0 or more"),
+        # An empty value is a value, not "use the default" (the CI fuzzer's ?offset=&limit=11).
+        ("offset=&limit=11", "offset must be an integer of 0 or more"),
+        ("limit=", "limit must be an integer between 1 and 100"),
     ],
 )
 def test_the_list_refuses_a_bad_limit_or_offset(api: APIClient, owner_id: str, query: str, detail: str) -> None:
@@ -292,6 +295,8 @@ def test_an_empty_conversation_has_one_empty_page(api: APIClient, owner_id: str)
     [
         ("limit=0", "limit must be an integer between 1 and 200"),
         ("limit=201", "limit must be an integer between 1 and 200"),
+        ("limit=", "limit must be an integer between 1 and 200"),
+        ("before=", "before must be the id of a message in this conversation"),
         ("before=nope", "before must be the id of a message in this conversation"),
         (f"before={uuid.uuid4()}", "before must be the id of a message in this conversation"),
     ],
