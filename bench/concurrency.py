@@ -283,6 +283,28 @@ def serving(
                 process.kill()
 
 
+@contextlib.contextmanager
+def recording(pid: int, profile: str | None) -> Iterator[None]:
+    """py-spy records process ``pid`` (GIL-holding samples, 250 Hz, raw folded stacks) into
+    ``profile`` while the block runs; nothing when ``profile`` is ``None``. py-spy is looked
+    up next to this Python first (``make install-dev`` does not install it: ``pip install py-spy``)."""
+    if not profile:
+        yield
+        return
+    local = Path(sys.executable).with_name("py-spy")
+    spy_command = [
+        str(local) if local.exists() else "py-spy", "record", "-p", str(pid), "-o", profile, "-f", "raw",
+        "-r", "250", "--gil", "--nonblocking",
+    ]  # fmt: skip
+    spy = subprocess.Popen(spy_command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    try:
+        yield
+    finally:
+        spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
+        spy.wait(timeout=30)
+
+
 def measure(
     *,
     database_url: str,
@@ -320,20 +342,10 @@ def measure(
         if warm.errors:
             raise SystemExit(f"warm-up failed: {warm.errors[0]}")
         base = asyncio.run(baseline(fake_url, requests, connections))
-        spy = None
-        if profile:
-            spy_command = [
-                "py-spy", "record", "-p", str(server.pid), "-o", profile, "-f", "raw", "-r", "250", "--gil",
-                "--nonblocking",
-            ]  # fmt: skip
-            spy = subprocess.Popen(spy_command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(1)
-        cpu_before = cpu_seconds(server.pid)
-        app = asyncio.run(chats(app_url, requests, connections, f"{user_prefix}-{run_id}"))
-        cpu_used = cpu_seconds(server.pid) - cpu_before
-        if spy is not None:
-            spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
-            spy.wait(timeout=30)
+        with recording(server.pid, profile):
+            cpu_before = cpu_seconds(server.pid)
+            app = asyncio.run(chats(app_url, requests, connections, f"{user_prefix}-{run_id}"))
+            cpu_used = cpu_seconds(server.pid) - cpu_before
         rss = peak_rss_mib(server.pid)
     return SlowModelResult(base, app, rss, cpu_used, load_before, os.getloadavg()[0])
 
@@ -361,6 +373,7 @@ def measure_held(
     latency: float = 2.0,
     extra_env: dict[str, str] | None = None,
     workers: int = 1,
+    profile: str | None = None,
 ) -> HeldResult:
     """Hold ``in_flight`` chats in flight for ``seconds``: wrk with that many connections, each
     sending its next chat as soon as the last one is answered (a closed loop), so that after
@@ -377,6 +390,7 @@ def measure_held(
         latency: seconds the fake model waits before its first token.
         extra_env: server environment on top of the defaults.
         workers: uvicorn worker processes.
+        profile: write py-spy raw stacks of the server during the chat load to this file.
     """
     from bench.wrk import run_wrk, write_requests
 
@@ -403,9 +417,10 @@ def measure_held(
         fake_base = fake_url[: -len(fake_path)]
         model_alone = run_wrk(base_url=fake_base, requests_file=model_file, clients=in_flight, seconds=seconds,
                               timeout_s=60)  # fmt: skip
-        cpu_before = cpu_seconds(server.pid)
-        app = run_wrk(base_url=app_url, requests_file=chats_file, clients=in_flight, seconds=seconds, timeout_s=60)
-        cpu_used = cpu_seconds(server.pid) - cpu_before
+        with recording(server.pid, profile):
+            cpu_before = cpu_seconds(server.pid)
+            app = run_wrk(base_url=app_url, requests_file=chats_file, clients=in_flight, seconds=seconds, timeout_s=60)
+            cpu_used = cpu_seconds(server.pid) - cpu_before
         rss = peak_rss_mib(server.pid)
     return HeldResult(model_alone, app, rss, cpu_used, load_before)
 
@@ -445,6 +460,7 @@ def main() -> None:
             latency=args.latency,
             extra_env=extra,
             workers=args.workers,
+            profile=args.profile,
         )
         for name, load in (("model alone", held.model_alone), ("chat through the app", held.app)):
             print(

@@ -5,6 +5,8 @@ lean middleware chain (``chatsite.handlers``; ``settings.API_MIDDLEWARE``), ever
 other request through the full one (``settings.MIDDLEWARE``), each request's synchronous
 code on a thread lent for the request and given back (``ReusedThreadsASGIHandler``). WebSockets (``/ws/chat...``) go through the origin check,
 the session and the JWT to the chat consumer (issue "Live replies"; docs/live.md).
+The ``lifespan`` scope (uvicorn) closes the assistant's model connections at shutdown
+(``chatsite.lifespan``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from chatsite.handlers import APIHandler, BearerAPIRouter, ReusedThreadsASGIHandler  # noqa: E402
+from chatsite.lifespan import lifespan_app  # noqa: E402
 from chatsite.limits import RequestBodyLimitMiddleware  # noqa: E402
 from chatsite.runtime import tune_garbage_collector  # noqa: E402
 from conversations.auth import websocket_auth_stack  # noqa: E402
@@ -33,6 +36,8 @@ application = ProtocolTypeRouter(
         # Oversized bodies are refused as they arrive, before Django reads them whole.
         "http": RequestBodyLimitMiddleware(BearerAPIRouter(default=ReusedThreadsASGIHandler(), api=APIHandler())),
         "websocket": websocket_auth_stack(URLRouter(websocket_urlpatterns)),
+        # Startup and shutdown (uvicorn): the assistant's connections closed at shutdown.
+        "lifespan": lifespan_app,
     }
 )
 

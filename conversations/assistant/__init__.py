@@ -23,6 +23,7 @@ __all__ = [
     "AssistantTimeout",
     "ChatTurn",
     "backend_name",
+    "close_assistant",
     "get_assistant",
     "reset_assistant",
     "set_assistant",
@@ -75,3 +76,12 @@ def reset_assistant() -> None:
     """Rebuild the backend from settings on next use."""
     global _assistant
     _assistant = None
+
+
+async def close_assistant() -> None:
+    """Release what the backend holds open on the running event loop (the OpenAI backend's
+    HTTP connections); a backend without an ``aclose`` coroutine holds nothing. Called at
+    server shutdown (``chatsite.lifespan``)."""
+    aclose = getattr(_assistant, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -22,9 +22,9 @@ import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import httpx2
 import openai
 from openai import AsyncOpenAI
@@ -37,27 +37,25 @@ logger = logging.getLogger(__name__)
 PLACEHOLDER_API_KEY = "not-needed"
 RETRY_BACKOFF_SECONDS = 0.5
 CONNECT_TIMEOUT_SECONDS = 5.0
-# SDK clients (each with its own HTTP connection pool) per event loop. The HTTP pool does
-# work proportional to its open connections on every request and response (it probes
-# each idle keep-alive socket), so one pool holding 500 streams costs O(500²). A stream
-# goes to the least busy pool; a new pool is opened when every pool already carries
-# STREAMS_PER_POOL streams, up to HTTP_POOLS. Few streams share one pool (and its
-# keep-alive connections); 500 spread over 64: the SDK's CPU per reply went
-# 4.2-4.3 -> 3.3-3.6 ms against 8 pools in turn (bench/NOTES.md, item 10).
-STREAMS_PER_POOL = 8
-HTTP_POOLS = 64
-
-
-@dataclass
-class _Pool:
-    """One SDK client (its own HTTP connection pool) and how many streams it carries now."""
-
-    client: AsyncOpenAI
-    streams: int = 0
+# Concurrent connections one process may open to the model server: one per stream in
+# flight. The SDK's default (1,000) would queue the 1,001st chat of a process behind the
+# others (issue 6 measures 2,000 in flight); a process runs out of file descriptors long
+# before this, and the model server applies its own limits.
+MAX_MODEL_CONNECTIONS = 10_000
+# The stream class for a streamed completion read as plain JSON (see ``_open``): the SDK
+# still decodes the server-sent events and raises on an error event; ``object`` as the
+# chunk type makes it hand each decoded chunk over as it is.
+_CHUNKS = openai.AsyncStream[object]
 
 
 class OpenAIAssistant:
     """Streams a reply from an OpenAI-compatible Chat Completions endpoint.
+
+    The HTTP client is the SDK's own aiohttp transport (``openai.DefaultAioHttpClient``, the
+    ``openai[aiohttp]`` extra, which the SDK documents "for improved concurrency performance"):
+    one connection pool for every stream of an event loop, whose cost per request does not
+    grow with the streams in flight (the default httpx2 pool probes every idle keep-alive
+    socket on each request and release; bench/NOTES.md, fourth pass).
 
     Args:
         model: the model name sent with each request (``OPENAI_MODEL``).
@@ -96,27 +94,37 @@ class OpenAIAssistant:
         self.timeout = timeout
         self.first_token_timeout = min(first_token_timeout, timeout)
         self.max_retries = max_retries
-        # SDK clients per event loop: pooled connections belong to the loop that opened them.
-        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[_Pool]] = weakref.WeakKeyDictionary()
+        # One SDK client per event loop: an aiohttp session belongs to the loop it was opened on.
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncOpenAI] = weakref.WeakKeyDictionary()
 
-    def _pool(self) -> _Pool:
-        """The SDK client for the next stream on the running event loop: the least busy one,
-        or a new one when all carry ``STREAMS_PER_POOL`` streams and there are fewer than ``HTTP_POOLS``."""
-        pools = self._pools.setdefault(asyncio.get_running_loop(), [])
-        idlest = min(pools, key=lambda pool: pool.streams, default=None)
-        if idlest is None or (idlest.streams >= STREAMS_PER_POOL and len(pools) < HTTP_POOLS):
-            idlest = _Pool(
-                AsyncOpenAI(
-                    api_key=self.api_key,
-                    base_url=self.base_url,
-                    # Our deadlines below are the real limits; these only stop a socket
-                    # from waiting past them. Retries are ours (see ``_open``).
-                    timeout=httpx2.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT_SECONDS, self.timeout)),
-                    max_retries=0,
-                )
+    def client(self) -> AsyncOpenAI:
+        """The SDK client of the running event loop, opened on first use."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            # Our deadlines (``stream``) are the real limits; these only stop a socket from
+            # waiting past them. Retries are ours (see ``_open``).
+            timeout = httpx2.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT_SECONDS, self.timeout))
+            client = AsyncOpenAI(
+                api_key=self.api_key,
+                base_url=self.base_url,
+                timeout=timeout,
+                max_retries=0,
+                http_client=openai.DefaultAioHttpClient(
+                    timeout=timeout, limits=httpx2.Limits(max_connections=MAX_MODEL_CONNECTIONS)
+                ),
             )
-            pools.append(idlest)
-        return idlest
+            self._clients[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close the running event loop's SDK client (its open connections), if it has one.
+
+        Called at server shutdown (``chatsite.lifespan``); the next stream opens a new client.
+        """
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
 
     def messages(self, history: Sequence[ChatTurn]) -> list[dict[str, str]]:
         """The request's ``messages``: the system prompt (if any), then ``history`` oldest first."""
@@ -138,23 +146,21 @@ class OpenAIAssistant:
         total_deadline = started + self.timeout
         stream: Any = None
         got_text = finished = False
-        pool = self._pool()
-        pool.streams += 1
         try:
             # Each wait gets its own deadline context, entered and left around one
             # await: a timeout must never span a ``yield`` (the caller's own awaits
             # would be cancelled instead).
             async with asyncio.timeout_at(first_deadline):
-                stream = await self._open(pool.client, self.messages(history), first_deadline)
+                stream = await self._open(self.client(), self.messages(history), first_deadline)
             chunks = aiter(stream)
             while True:
                 async with asyncio.timeout_at(total_deadline if got_text else first_deadline):
-                    chunk = await anext(chunks, None)
+                    chunk: Any = await anext(chunks, None)
                 if chunk is None:
                     break
-                for choice in chunk.choices or ():
-                    text = choice.delta.content if choice.delta is not None else None
-                    if choice.finish_reason:
+                for choice in chunk.get("choices") or ():
+                    text = (choice.get("delta") or {}).get("content")
+                    if choice.get("finish_reason"):
                         finished = True
                     if text:
                         got_text = True
@@ -165,28 +171,39 @@ class OpenAIAssistant:
                 f"{self.timeout if got_text else self.first_token_timeout:g} s"
             ) from None
         except openai.APITimeoutError as exc:
+            if not _is_timeout(exc):
+                raise AssistantError(f"could not reach the model: {exc.__cause__ or exc}") from exc
             raise AssistantTimeout(f"the model timed out: {exc}") from exc
         except openai.APIStatusError as exc:
             level = logging.ERROR if 400 <= exc.status_code < 500 and exc.status_code != 429 else logging.WARNING
             # A 4xx other than 429 is a configuration problem (key, model name).
             logger.log(level, "The model answered HTTP %s: %s", exc.status_code, exc.message)
             raise AssistantError(f"the model answered HTTP {exc.status_code}") from exc
-        except openai.APIConnectionError as exc:
+        except (openai.APIConnectionError, httpx2.TransportError) as exc:
+            # The SDK wraps what fails before the answer starts; a connection cut while the
+            # stream is read comes through as the transport's own error.
             raise AssistantError(f"could not reach the model: {exc}") from exc
         except (openai.OpenAIError, ValueError, TypeError, AttributeError) as exc:
             # A malformed chunk: bad JSON (ValueError) or an unexpected shape.
             raise AssistantError(f"the model sent a malformed stream: {exc!r}") from exc
         finally:
-            try:
-                if stream is not None:
-                    await stream.close()
-            finally:
-                pool.streams -= 1
+            if stream is not None:
+                await stream.close()
         if not finished:
             raise AssistantError("the model's stream ended before the reply was finished")
 
-    async def _open(self, client: AsyncOpenAI, messages: list[dict[str, str]], first_deadline: float) -> Any:
-        """Start the streamed completion, retrying 429/5xx/connection failures while the deadline allows."""
+    async def _open(
+        self, client: AsyncOpenAI, messages: list[dict[str, str]], first_deadline: float
+    ) -> openai.AsyncStream[object]:
+        """Start the streamed completion, retrying 429/5xx/connection failures while the deadline allows.
+
+        The request goes through the SDK's documented ``client.post`` for custom requests, with
+        the same path, body and SSE stream class as ``chat.completions.create(stream=True)``
+        but plain dicts for the request and the chunks: the typed call runs every request
+        through its TypedDict transform and builds a pydantic object per chunk, half the SDK's
+        CPU per reply at 500 streams in flight (3.2 -> 1.6 ms; bench/NOTES.md, fourth pass),
+        and a real model sends a chunk per token.
+        """
         params: dict[str, Any] = {"model": self.model, "messages": messages, "stream": True}
         if self.temperature is not None:
             params["temperature"] = self.temperature
@@ -196,9 +213,11 @@ class OpenAIAssistant:
         attempt = 0
         while True:
             try:
-                return await client.chat.completions.create(**params)
+                return await client.post(
+                    "/chat/completions", body=params, cast_to=object, stream=True, stream_cls=_CHUNKS
+                )
             except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as exc:
-                if isinstance(exc, openai.APITimeoutError) or attempt >= self.max_retries:
+                if (isinstance(exc, openai.APITimeoutError) and _is_timeout(exc)) or attempt >= self.max_retries:
                     raise
                 delay = _retry_after(exc) or RETRY_BACKOFF_SECONDS * 2**attempt
                 # The SDK's own retries would sleep past our deadline on a long
@@ -208,6 +227,24 @@ class OpenAIAssistant:
                 attempt += 1
                 logger.info("Retrying the model in %.1f s after: %s", delay, exc)
                 await asyncio.sleep(delay)
+
+
+def _is_timeout(exc: openai.APITimeoutError) -> bool:
+    """Whether the SDK's timeout error is a timeout, not a connection that failed outright.
+
+    The SDK's aiohttp transport maps every ``aiohttp.ClientConnectionError`` (a refused
+    connection, a server that hung up before answering) to ``httpx2.ConnectTimeout``, which
+    the SDK reports as ``APITimeoutError``; only aiohttp's timeout errors (``TimeoutError``
+    subclasses) are timeouts (504), the rest are "could not reach the model" (503).
+    """
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, TimeoutError):
+            return True
+        if isinstance(cause, aiohttp.ClientConnectionError):
+            return False
+        cause = cause.__cause__
+    return True
 
 
 def _retry_after(exc: Exception) -> float | None:

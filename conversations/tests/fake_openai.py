@@ -66,6 +66,8 @@ class FakeOpenAI:
 
     Attributes:
         requests: the JSON bodies received by ``/v1/chat/completions``, oldest first.
+        clients: the client addresses ``(host, port)`` those requests came from; one per
+            TCP connection, so ``len(set(clients))`` counts the connections a client used.
     """
 
     def __init__(
@@ -95,6 +97,7 @@ class FakeOpenAI:
         self.fail_times = fail_times
         self.record = record
         self.requests: list[dict[str, Any]] = []
+        self.clients: list[tuple[str, int]] = []
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -145,6 +148,13 @@ class FakeOpenAI:
         self.retry_after, self.cut_after, self.fail_times = 1, 2, None
         with self._lock:
             self.requests.clear()
+            self.clients.clear()
+
+    @property
+    def connections(self) -> int:
+        """How many TCP connections the recorded requests came over."""
+        with self._lock:
+            return len(set(self.clients))
 
     # --- The protocol --------------------------------------------------------------
 
@@ -165,7 +175,7 @@ class FakeOpenAI:
         except ValueError:
             await _json(send, 400, _error("The body is not JSON.", "invalid_request_error"))
             return
-        mode = self._mode_for_this_request(body)
+        mode = self._mode_for_this_request(body, scope.get("client"))
         latency = self.latency
         marked_mode, marked_latency = _markers(body)
         mode = marked_mode or mode
@@ -188,10 +198,11 @@ class FakeOpenAI:
         else:
             await _json(send, 200, self._completion(body))
 
-    def _mode_for_this_request(self, body: dict[str, Any]) -> str:
+    def _mode_for_this_request(self, body: dict[str, Any], client: Any) -> str:
         with self._lock:
             if self.record:
                 self.requests.append(body)
+                self.clients.append(tuple(client) if client else ("", 0))
             mode = self.mode
             if mode != "ok" and self.fail_times is not None:
                 if self.fail_times <= 0:

@@ -12,7 +12,6 @@ import openai
 import pytest
 
 from conversations.assistant import AssistantError, AssistantTimeout, ChatTurn
-from conversations.assistant import openai as openai_backend
 from conversations.assistant.openai import OpenAIAssistant
 from conversations.tests.fake_openai import DEFAULT_REPLY, FakeOpenAI
 
@@ -168,33 +167,51 @@ def test_the_fake_also_answers_without_streaming(fake_openai: FakeOpenAI) -> Non
     assert [m.id for m in client.models.list()] == ["fake-model"]
 
 
-async def test_streams_one_after_another_share_one_http_pool(fake_openai: FakeOpenAI) -> None:
-    """Keep-alive connections are reused at low load: one SDK client until it carries STREAMS_PER_POOL streams."""
+async def test_streams_one_after_another_reuse_one_keep_alive_connection(fake_openai: FakeOpenAI) -> None:
+    """One SDK client per event loop, over the SDK's aiohttp transport: keep-alive connections are reused."""
     assistant = backend(fake_openai)
     for _ in range(3):
         assert (await collect(assistant)) == (DEFAULT_REPLY, None)
-    (pool,) = assistant._pools[asyncio.get_running_loop()]
-    assert pool.streams == 0
+    assert list(assistant._clients.values()) == [assistant.client()]
+    assert fake_openai.connections == 1
 
 
-async def test_many_streams_at_once_are_spread_over_pools_of_a_few_streams_each(
-    fake_openai: FakeOpenAI, monkeypatch
-) -> None:
-    """Issue 3, many chats at once: each HTTP pool carries at most STREAMS_PER_POOL streams (bench/NOTES.md, item 10)."""
-    monkeypatch.setattr(openai_backend, "STREAMS_PER_POOL", 4)
-    monkeypatch.setattr(openai_backend, "HTTP_POOLS", 3)
+async def test_many_streams_at_once_share_the_client_and_each_gets_its_reply(fake_openai: FakeOpenAI) -> None:
+    """Issue 3, many chats at once: concurrent streams over one client, each its own connection."""
     fake_openai.latency = 0.3
     assistant = backend(fake_openai)
-    results = await asyncio.gather(*(collect(assistant) for _ in range(16)))
-    assert results == [(DEFAULT_REPLY, None)] * 16
-    pools = assistant._pools[asyncio.get_running_loop()]
-    assert len(pools) == 3  # 16 streams, 4 per pool, capped at 3 pools: the rest go to the least busy
-    assert [pool.streams for pool in pools] == [0, 0, 0]
+    results = await asyncio.gather(*(collect(assistant) for _ in range(40)))
+    assert results == [(DEFAULT_REPLY, None)] * 40
+    assert len(assistant._clients) == 1
+    assert fake_openai.connections == 40
 
 
-async def test_a_failed_stream_gives_its_place_in_the_pool_back(fake_openai: FakeOpenAI) -> None:
+async def test_the_client_is_reused_after_a_failed_stream(fake_openai: FakeOpenAI) -> None:
     fake_openai.mode = "error500"
-    assistant = backend(fake_openai)
+    fake_openai.fail_times = 1
+    assistant = backend(fake_openai, max_retries=0)
     _, error = await collect(assistant)
     assert isinstance(error, AssistantError)
-    assert [pool.streams for pool in assistant._pools[asyncio.get_running_loop()]] == [0]
+    assert (await collect(assistant)) == (DEFAULT_REPLY, None)
+    assert len(assistant._clients) == 1
+
+
+async def test_closing_the_backend_hangs_up_and_the_next_stream_opens_a_new_client(fake_openai: FakeOpenAI) -> None:
+    """Server shutdown (``chatsite.lifespan``) closes the loop's client and its keep-alive connection."""
+    assistant = backend(fake_openai)
+    await collect(assistant)
+    first = assistant.client()
+    await assistant.aclose()
+    assert first.is_closed()
+    assert assistant._clients.get(asyncio.get_running_loop()) is None
+    assert (await collect(assistant)) == (DEFAULT_REPLY, None)
+    assert assistant.client() is not first
+    assert fake_openai.connections == 2
+
+
+async def test_a_process_may_hold_more_model_connections_than_the_sdk_default(fake_openai: FakeOpenAI) -> None:
+    """Issue 6 holds 2,000 chats in flight; the SDK's default pool stops at 1,000 connections."""
+    assistant = backend(fake_openai)
+    await collect(assistant)
+    session = assistant.client()._client._transport.client  # the aiohttp session opened by the first stream
+    assert session.connector.limit >= 2_000
