@@ -57,7 +57,7 @@ if __package__ in (None, ""):  # run as a script (python bench/concurrency.py): 
     sys.path.insert(0, str(ROOT))
 
 from bench.server import cpu_seconds as processes_cpu_seconds  # noqa: E402
-from bench.server import read_status_kb  # noqa: E402
+from bench.server import read_status_kb, recording  # noqa: E402
 
 if TYPE_CHECKING:
     from bench.stats import LoadResult
@@ -281,28 +281,6 @@ def serving(
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
-
-
-@contextlib.contextmanager
-def recording(pid: int, profile: str | None) -> Iterator[None]:
-    """py-spy records process ``pid`` (GIL-holding samples, 250 Hz, raw folded stacks) into
-    ``profile`` while the block runs; nothing when ``profile`` is ``None``. py-spy is looked
-    up next to this Python first (``make install-dev`` does not install it: ``pip install py-spy``)."""
-    if not profile:
-        yield
-        return
-    local = Path(sys.executable).with_name("py-spy")
-    spy_command = [
-        str(local) if local.exists() else "py-spy", "record", "-p", str(pid), "-o", profile, "-f", "raw",
-        "-r", "250", "--gil", "--nonblocking",
-    ]  # fmt: skip
-    spy = subprocess.Popen(spy_command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1)
-    try:
-        yield
-    finally:
-        spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
-        spy.wait(timeout=30)
 
 
 def measure(

@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from bench import dataset
 from bench.context import DEFAULT_DATABASE_URL, Context, ensure_database, issue_tokens, setup_django
 from bench.scenarios import CHAT_TEXT, RECOMMENDED
-from bench.server import ROOT, Server, cpu_seconds
+from bench.server import ROOT, Server, cpu_seconds, recording
 from bench.wrk import run_wrk, write_requests
 
 
@@ -93,22 +90,16 @@ def main() -> None:
                 pid = server.worker_pids()[0]
                 for name, file in files.items():
                     run_wrk(base_url=server.base_url, requests_file=file, clients=args.clients, seconds=1)
-                    spy = None
+                    profile = None
                     if args.profile and root == ROOT:
                         args.profile.mkdir(parents=True, exist_ok=True)
-                        out = args.profile / f"{name.replace(' ', '_')}-{round_ + 1}.raw"
-                        spy_command = ["py-spy", "record", "-p", str(pid), "-o", str(out), "-f", "raw", "-r", "500",
-                                       "--gil", "--nonblocking"]  # fmt: skip
-                        spy = subprocess.Popen(spy_command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                        time.sleep(0.5)
-                    before = cpu_seconds([pid])
-                    result = run_wrk(
-                        base_url=server.base_url, requests_file=file, clients=args.clients, seconds=args.seconds
-                    )
-                    ms = (cpu_seconds([pid]) - before) * 1000 / max(result.requests, 1)
-                    if spy is not None:
-                        spy.send_signal(signal.SIGINT)  # py-spy writes its file and exits
-                        spy.wait(timeout=30)
+                        profile = args.profile / f"{name.replace(' ', '_')}-{round_ + 1}.raw"
+                    with recording(pid, profile, rate=500):
+                        before = cpu_seconds([pid])
+                        result = run_wrk(
+                            base_url=server.base_url, requests_file=file, clients=args.clients, seconds=args.seconds
+                        )
+                        ms = (cpu_seconds([pid]) - before) * 1000 / max(result.requests, 1)
                     cpu.setdefault((label, name), []).append(ms)
                     rps.setdefault((label, name), []).append(result.throughput)
                     errors = "" if name == "401 floor" else f" errors {result.errors}"

@@ -6,6 +6,7 @@ secret key, PostgreSQL, throttles off) and stopped by its own process id.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,29 @@ def cpu_seconds(pids: Iterable[int]) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def recording(pid: int, profile: str | Path | None, *, rate: int = 250) -> Iterator[None]:
+    """py-spy records process ``pid`` (GIL-holding samples, ``rate`` Hz, raw folded stacks)
+    into ``profile`` while the block runs; nothing when ``profile`` is ``None``. py-spy is
+    looked up next to this Python first (``make install-dev`` does not install it:
+    ``pip install py-spy``)."""
+    if not profile:
+        yield
+        return
+    local = Path(sys.executable).with_name("py-spy")
+    spy_command = [
+        str(local) if local.exists() else "py-spy", "record", "-p", str(pid), "-o", str(profile), "-f", "raw",
+        "-r", str(rate), "--gil", "--nonblocking",
+    ]  # fmt: skip
+    spy = subprocess.Popen(spy_command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file and exits
+        spy.wait(timeout=30)
 
 
 def reset_peak(pid: int) -> bool:
