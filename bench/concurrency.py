@@ -337,9 +337,34 @@ class HeldResult:
     peak_rss_mib: float
     server_cpu_s: float
     load_before: float
+    client_floor: LoadResult
+    client_floor_cpu_ms: float  # per stream, in the model-client-alone processes
 
 
 HELD_USERS = 1000
+
+
+def client_floor(fake_url: str, in_flight: int, seconds: float, processes: int) -> tuple[LoadResult, float]:
+    """The model client alone (``bench/client_floor.py``) holding ``in_flight`` streams for ``seconds``.
+
+    As many processes as the server has workers, each holding its share, at the same time:
+    what those processes could do with no web server, Django or database in them.
+
+    Returns:
+        The merged latencies (every stream finished within the run) and the CPU ms per stream.
+    """
+    from bench.stats import from_latencies
+
+    shares = [in_flight // processes + (1 if i < in_flight % processes else 0) for i in range(processes)]
+    command = [sys.executable, "-m", "bench.client_floor", "--base-url", fake_url, "--seconds", str(seconds)]
+    running = [
+        subprocess.Popen([*command, "--in-flight", str(share)], cwd=ROOT, stdout=subprocess.PIPE) for share in shares
+    ]
+    outputs = [json.loads(process.communicate(timeout=seconds + 120)[0]) for process in running]
+    latencies = [ms for out in outputs for ms in out["latencies_ms"]]
+    errors = sum(out["errors"] for out in outputs)
+    cpu_ms = 1000 * sum(out["cpu_s"] for out in outputs) / max(sum(out["streams"] for out in outputs), 1)
+    return from_latencies(latencies, seconds=seconds, errors=errors), cpu_ms
 
 
 def measure_held(
@@ -357,7 +382,9 @@ def measure_held(
     sending its next chat as soon as the last one is answered (a closed loop), so that after
     the first wave the server always has ``in_flight`` chats open, as a busy service does.
 
-    The model alone: the same wrk load of streamed completions straight to the fake.
+    The model alone: the same wrk load of streamed completions straight to the fake. The
+    model client alone (``client_floor``): the app's OpenAI backend in bare processes, one
+    per worker, holding the same streams: the most a server process could do.
     Each chat is a new conversation of one of ``HELD_USERS`` users.
 
     Args:
@@ -395,12 +422,13 @@ def measure_held(
         fake_base = fake_url[: -len(fake_path)]
         model_alone = run_wrk(base_url=fake_base, requests_file=model_file, clients=in_flight, seconds=seconds,
                               timeout_s=60)  # fmt: skip
+        floor, floor_cpu_ms = client_floor(fake_url, in_flight, seconds, workers)
         with recording(server.pid, profile):
             cpu_before = cpu_seconds(server.pid)
             app = run_wrk(base_url=app_url, requests_file=chats_file, clients=in_flight, seconds=seconds, timeout_s=60)
             cpu_used = cpu_seconds(server.pid) - cpu_before
         rss = peak_rss_mib(server.pid)
-    return HeldResult(model_alone, app, rss, cpu_used, load_before)
+    return HeldResult(model_alone, app, rss, cpu_used, load_before, floor, floor_cpu_ms)
 
 
 def main() -> None:
@@ -440,13 +468,16 @@ def main() -> None:
             workers=args.workers,
             profile=args.profile,
         )
-        for name, load in (("model alone", held.model_alone), ("chat through the app", held.app)):
+        loads = (("model alone (wrk)", held.model_alone), ("model client alone", held.client_floor),
+                 ("chat through the app", held.app))  # fmt: skip
+        for name, load in loads:
             print(
                 f"{name}: {load.throughput:.0f}/s, errors {load.errors}, p50 {load.p50_ms / 1000:.2f} s, "
                 f"p95 {load.p95_ms / 1000:.2f} s, p99 {load.p99_ms / 1000:.2f} s"
             )
         per_chat = 1000 * held.server_cpu_s / max(held.app.requests, 1)
-        print(f"server CPU {per_chat:.1f} ms per chat, peak RSS {held.peak_rss_mib:.0f} MiB")
+        print(f"server CPU {per_chat:.1f} ms per chat (model client alone: {held.client_floor_cpu_ms:.1f} ms"
+              f" per stream), peak RSS {held.peak_rss_mib:.0f} MiB")  # fmt: skip
         return
     result = measure(
         database_url=os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),

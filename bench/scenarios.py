@@ -506,11 +506,14 @@ Server CPU is summed over the workers; peak RSS is the largest process's.
 **Held in flight.** The same server, loaded by wrk with N connections for {_held_seconds(ctx):g} s: each sends its next
 chat (a new conversation of one of {concurrency.HELD_USERS:,} users) as soon as the last is answered, so after the
 first wave N chats are always open, as on a busy service. "Model alone" is the same wrk load of streamed
-completions straight to the fake. Latencies are wrk's, over every chat of the run (the first wave included);
-throughput is chats answered per second.
+completions straight to the fake. "Model client alone" (`bench/client_floor.py`) is the baseline for the server:
+the app's own OpenAI backend (the official SDK) in bare Python processes, one per worker, with no web server,
+Django or database, holding the same N streams the same way; whatever it cannot do, a server process that also
+serves the chat cannot either. Latencies are over every chat of the run (the first wave included); throughput is
+chats (streams) answered per second.
 
-| in flight | server | chats/s | errors | p50 s | p95 s | p99 s | model alone p95 s | server CPU ms per chat | peak RSS MiB |
-|---|---|---|---|---|---|---|---|---|---|
+| in flight | server | chats/s | errors | p50 s | p95 s | p99 s | model alone p95 s | model client alone: streams/s | its p95 s | chats/s ÷ client alone | server CPU ms per chat | client alone CPU ms per stream | peak RSS MiB |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 {chr(10).join(held_rows)}"""
     return Section(
         title="Chat POST with a 2 s model: 500 and 2,000 in flight (f)", body=body, targets=targets, data=data
@@ -556,7 +559,11 @@ def _slow_model_held(ctx: Context, targets: list[TargetRow], data: dict[str, obj
             f"| {count:,} | {processes} | {spread([r.app.throughput for r in results]).fmt(0)} | {errors} | "
             f"{spread([r.app.p50_ms / 1000 for r in results]).fmt(2)} | {p95.fmt(2)} | "
             f"{spread([r.app.p99_ms / 1000 for r in results]).fmt(2)} | "
-            f"{spread([r.model_alone.p95_ms / 1000 for r in results]).fmt(2)} | {cpu.fmt(1)} | {rss.fmt(0)} |"
+            f"{spread([r.model_alone.p95_ms / 1000 for r in results]).fmt(2)} | "
+            f"{spread([r.client_floor.throughput for r in results]).fmt(0)} | "
+            f"{spread([r.client_floor.p95_ms / 1000 for r in results]).fmt(2)} | "
+            f"{spread([r.app.throughput / r.client_floor.throughput for r in results]).fmt(2)} | {cpu.fmt(1)} | "
+            f"{spread([r.client_floor_cpu_ms for r in results]).fmt(1)} | {rss.fmt(0)} |"
         )
         targets.append(
             TargetRow(
@@ -570,6 +577,8 @@ def _slow_model_held(ctx: Context, targets: list[TargetRow], data: dict[str, obj
         data[f"held {count}/{workers}"] = {
             "chat": [r.app.as_dict() for r in results],
             "model_alone": [r.model_alone.as_dict() for r in results],
+            "model_client_alone": [r.client_floor.as_dict() for r in results],
+            "model_client_alone_cpu_ms_per_stream": [r.client_floor_cpu_ms for r in results],
             "cpu_ms_per_chat": [1000 * r.server_cpu_s / max(r.app.requests, 1) for r in results],
             "peak_rss_mib": [r.peak_rss_mib for r in results],
         }

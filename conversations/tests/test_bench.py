@@ -80,3 +80,17 @@ def test_the_baseline_runs_one_chat_turn(on_postgres) -> None:
     messages = list(conversation.messages.order_by("created_at", "id"))
     assert [(m.role, m.status) for m in messages] == [("user", "complete"), ("assistant", "complete")]
     assert messages[1].content.startswith("You wrote: “hello”") and Message.objects.count() == 2
+
+
+async def test_the_model_client_floor_holds_its_streams_and_counts_them(fake_openai) -> None:
+    """bench/client_floor.py: the baseline of the 2 s-model rows (closed loop of streams, no server)."""
+    from bench.client_floor import hold
+
+    fake_openai.latency = 0.2
+    result = await hold(fake_openai.base_url, in_flight=3, seconds=1.0)
+    assert result["errors"] == 0
+    assert len(result["latencies_ms"]) >= 3  # each of the 3 loops finished at least one reply in the second
+    assert all(200 <= ms < 1000 for ms in result["latencies_ms"])
+    assert result["streams"] >= len(result["latencies_ms"])  # plus the wave still open at the end
+    assert result["cpu_s"] > 0
+    assert len(fake_openai.requests) == result["streams"]
