@@ -10,7 +10,7 @@ cannot do, a server process that also serves the chat cannot do either.
 
     python -m bench.client_floor --base-url http://127.0.0.1:PORT/v1 --in-flight 500 --seconds 20
 
-Prints one JSON object (see ``hold``). The event loop is uvloop's when it is installed, as
+Prints one JSON object (see ``hold``), or writes it to ``--output``. The event loop is uvloop's when it is installed, as
 under uvicorn.
 """
 
@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import time
+from pathlib import Path
 
 from conversations.assistant import AssistantError, ChatTurn
 from conversations.assistant.openai import OpenAIAssistant
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--base-url", required=True, help="the fake model's API root, e.g. http://127.0.0.1:PORT/v1")
     parser.add_argument("--in-flight", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--output", type=Path, help="write the JSON here instead of to standard output")
     args = parser.parse_args()
     run = asyncio.run
     try:
@@ -80,7 +82,11 @@ def main() -> None:
         run = uvloop.run
     except ImportError:
         pass
-    print(json.dumps(run(hold(args.base_url, args.in_flight, args.seconds))))
+    result = json.dumps(run(hold(args.base_url, args.in_flight, args.seconds)))
+    if args.output:
+        args.output.write_text(result)
+    else:
+        print(result)
 
 
 if __name__ == "__main__":

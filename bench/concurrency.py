@@ -353,14 +353,24 @@ def client_floor(fake_url: str, in_flight: int, seconds: float, processes: int) 
     Returns:
         The merged latencies (every stream finished within the run) and the CPU ms per stream.
     """
+    import tempfile
+
     from bench.stats import from_latencies
 
     shares = [in_flight // processes + (1 if i < in_flight % processes else 0) for i in range(processes)]
     command = [sys.executable, "-m", "bench.client_floor", "--base-url", fake_url, "--seconds", str(seconds)]
-    running = [
-        subprocess.Popen([*command, "--in-flight", str(share)], cwd=ROOT, stdout=subprocess.PIPE) for share in shares
-    ]
-    outputs = [json.loads(process.communicate(timeout=seconds + 120)[0]) for process in running]
+    with tempfile.TemporaryDirectory(prefix="client-floor-") as out_dir:
+        # Each process writes its figures to a file of its own: a pipe left unread while
+        # the parent waits for another process would fill (tens of KiB of latencies).
+        files = [Path(out_dir) / f"{i}.json" for i in range(processes)]
+        running = [
+            subprocess.Popen([*command, "--in-flight", str(share), "--output", str(file)], cwd=ROOT)
+            for share, file in zip(shares, files, strict=True)
+        ]
+        for process in running:
+            if process.wait(timeout=seconds + 120):
+                raise RuntimeError(f"bench.client_floor failed (exit status {process.returncode})")
+        outputs = [json.loads(file.read_text()) for file in files]
     latencies = [ms for out in outputs for ms in out["latencies_ms"]]
     errors = sum(out["errors"] for out in outputs)
     cpu_ms = 1000 * sum(out["cpu_s"] for out in outputs) / max(sum(out["streams"] for out in outputs), 1)

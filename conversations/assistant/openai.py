@@ -39,8 +39,8 @@ RETRY_BACKOFF_SECONDS = 0.5
 CONNECT_TIMEOUT_SECONDS = 5.0
 # Concurrent connections one process may open to the model server: one per stream in
 # flight. The SDK's default (1,000) would queue the 1,001st chat of a process behind the
-# others (issue 6 measures 2,000 in flight); a process runs out of file descriptors long
-# before this, and the model server applies its own limits.
+# others (issue 6 measures 2,000 in flight); past this the bounds are the process's
+# file-descriptor limit (``ulimit -n``) and the model server's own limits.
 MAX_MODEL_CONNECTIONS = 10_000
 # The stream class for a streamed completion read as plain JSON (see ``_open``): the SDK
 # still decodes the server-sent events and raises on an error event; ``object`` as the
@@ -160,6 +160,8 @@ class OpenAIAssistant:
                     break
                 for choice in chunk.get("choices") or ():
                     text = (choice.get("delta") or {}).get("content")
+                    if text is not None and not isinstance(text, str):
+                        raise TypeError(f"a chunk's content is {type(text).__name__}, not text")
                     if choice.get("finish_reason"):
                         finished = True
                     if text:
@@ -184,7 +186,8 @@ class OpenAIAssistant:
             # stream is read comes through as the transport's own error.
             raise AssistantError(f"could not reach the model: {exc}") from exc
         except (openai.OpenAIError, ValueError, TypeError, AttributeError) as exc:
-            # A malformed chunk: bad JSON (ValueError) or an unexpected shape.
+            # A malformed chunk: bad JSON (ValueError) or valid JSON of another shape (a list
+            # or text where an object belongs: AttributeError; content not text: TypeError).
             raise AssistantError(f"the model sent a malformed stream: {exc!r}") from exc
         finally:
             if stream is not None:

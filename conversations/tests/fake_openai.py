@@ -22,7 +22,9 @@ Switches (attributes of ``FakeOpenAI``, or command-line flags):
 ``mode``           ``ok``; ``error500`` (HTTP 500 JSON error); ``ratelimit`` (429 with
                    ``Retry-After: retry_after``); ``cut`` (sends ``cut_after`` chunks then
                    drops the connection mid-stream); ``malformed`` (sends ``cut_after``
-                   chunks then one that is not JSON); ``hang`` (answers 200 and the SSE
+                   chunks then one that is not JSON); ``wrongshape`` (sends ``cut_after``
+                   chunks then ``wrong_chunk``: valid JSON that is not a chunk, by default
+                   one whose ``content`` is a number); ``hang`` (answers 200 and the SSE
                    headers, then never sends a token).
 ``fail_times``     how many requests get ``mode`` before it behaves as ``ok`` again
                    (``None``: every request), so "fails once, then the retry succeeds"
@@ -52,7 +54,8 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-MODES = ("ok", "error500", "ratelimit", "cut", "malformed", "hang")
+MODES = ("ok", "error500", "ratelimit", "cut", "malformed", "wrongshape", "hang")
+WRONG_CHUNK: Any = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": 5}}]}
 _MARKER = re.compile(r"\[fake:(?:latency=(?P<latency>\d+(?:\.\d+)?)|(?P<mode>[a-z0-9]+))\]")
 DEFAULT_REPLY = "Hello from the fake model. This reply arrives in several chunks, as a real one would."
 
@@ -94,6 +97,7 @@ class FakeOpenAI:
         self.mode = mode
         self.retry_after = retry_after
         self.cut_after = cut_after
+        self.wrong_chunk: Any = WRONG_CHUNK
         self.fail_times = fail_times
         self.record = record
         self.requests: list[dict[str, Any]] = []
@@ -146,6 +150,7 @@ class FakeOpenAI:
         self.latency = self.chunk_delay = 0.0
         self.reply, self.chunks, self.mode = DEFAULT_REPLY, 5, "ok"
         self.retry_after, self.cut_after, self.fail_times = 1, 2, None
+        self.wrong_chunk = WRONG_CHUNK
         with self._lock:
             self.requests.clear()
             self.clients.clear()
@@ -246,10 +251,13 @@ class FakeOpenAI:
             await asyncio.sleep(3600)
             return
         for index, piece in enumerate(self._pieces()):
-            if mode in ("cut", "malformed") and index == self.cut_after:
+            if mode in ("cut", "malformed", "wrongshape") and index == self.cut_after:
                 if mode == "cut":
                     raise _CutConnection  # uvicorn closes the socket: an incomplete chunked body
-                await send({"type": "http.response.body", "body": b"data: {this is not json\n\n", "more_body": True})
+                bad = b"data: {this is not json\n\n"
+                if mode == "wrongshape":
+                    bad = b"data: " + json.dumps(self.wrong_chunk).encode() + b"\n\n"
+                await send({"type": "http.response.body", "body": bad, "more_body": True})
                 break
             if self.chunk_delay and index:
                 await asyncio.sleep(self.chunk_delay)

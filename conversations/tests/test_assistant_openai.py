@@ -122,6 +122,25 @@ async def test_a_malformed_chunk_is_an_error_keeping_the_text_so_far(fake_openai
     assert text and DEFAULT_REPLY.startswith(text) and text != DEFAULT_REPLY
 
 
+@pytest.mark.parametrize(
+    "wrong_chunk",
+    [
+        {"choices": [{"index": 0, "delta": {"content": 5}}]},  # content not text
+        {"choices": [{"index": 0, "delta": "text"}]},  # delta not an object
+        {"choices": "text"},  # choices not a list of objects
+        ["a", "list"],  # not an object at all
+    ],
+    ids=["content-number", "delta-text", "choices-text", "list"],
+)
+async def test_a_chunk_of_the_wrong_shape_is_a_malformed_stream_keeping_the_text_so_far(
+    fake_openai: FakeOpenAI, wrong_chunk: object
+) -> None:
+    fake_openai.mode, fake_openai.cut_after, fake_openai.wrong_chunk = "wrongshape", 2, wrong_chunk
+    text, error = await collect(backend(fake_openai))
+    assert type(error) is AssistantError and "malformed" in str(error)
+    assert text and DEFAULT_REPLY.startswith(text) and text != DEFAULT_REPLY
+
+
 async def test_a_first_token_that_never_comes_is_a_timeout(fake_openai: FakeOpenAI) -> None:
     fake_openai.mode = "hang"
     text, error = await collect(backend(fake_openai, first_token_timeout=0.5))
