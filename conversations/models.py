@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from conversations.indexes import TimeOrderBrinIndex
+
 TITLE_MAX_LENGTH = 200
 USER_ID_MAX_LENGTH = 255
 
@@ -63,11 +65,14 @@ class Message(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [
+            # The contract's index on created_at, as BRIN: a B-tree here misled PostgreSQL's
+            # planner into reading pages through it (conversations/indexes.py).
+            TimeOrderBrinIndex(fields=["created_at"], name="msg_created_at_brin"),
             # Keyset pagination: "the newest N of a conversation" and "the page before
             # this message" are both a range scan of this index.
             models.Index(fields=["conversation", "-created_at", "-id"], name="msg_conv_created_id_idx"),

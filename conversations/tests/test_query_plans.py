@@ -7,11 +7,13 @@ read for a page 50,000 messages back (BENCHMARKS.md).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from conversations import selectors
 from conversations.tests.factories import make_conversation
@@ -107,3 +109,26 @@ def test_the_ownership_lookup_tells_whether_a_reply_is_unfinished_from_the_parti
         found = selectors.conversation_get_for_user(user_id=owner_id, conversation_id=conversation.pk)
     assert found.pk == conversation.pk and found.has_unfinished_replies is unfinished
     assert "msg_in_progress_idx" in _indexes_used(queries.captured_queries[-1]["sql"])
+
+
+def test_the_newest_page_reads_the_keyset_index_when_one_conversation_is_most_of_the_table(
+    on_postgres, owner_id: str
+) -> None:
+    """Issue 6: a long conversation that is a large share of all messages, older than the rest.
+
+    With a B-tree on ``created_at`` PostgreSQL read this page by walking it backwards from the
+    newest message of the table, filtering by conversation, through every newer message of the
+    others (40 ms in the bench database). The contract's ``created_at`` index is BRIN on
+    PostgreSQL (``conversations/indexes.py``), which gives no order, so the page comes from
+    ``msg_conv_created_id_idx``. Fails with the B-tree (migration 0003's schema).
+    """
+    long = make_conversation(owner_id, messages=6000, start=timezone.now() - dt.timedelta(days=30))
+    for i in range(6):
+        make_conversation(f"{owner_id}-other-{i}", messages=500)  # newer than every message of ``long``
+    with CaptureQueriesContext(connection) as queries:
+        page = selectors.message_page(conversation=long, limit=50)
+    assert [m.content for m in page.messages] == [f"message {i}" for i in range(5950, 6000)]
+    nodes = _plan_nodes(queries.captured_queries[-1]["sql"])
+    used = {node.get("Index Name") for node in nodes} - {None}
+    assert "msg_conv_created_id_idx" in used
+    assert not any(name.startswith("conversations_message_created_at") for name in used), used
