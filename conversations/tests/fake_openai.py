@@ -60,6 +60,11 @@ _MARKER = re.compile(r"\[fake:(?:latency=(?P<latency>\d+(?:\.\d+)?)|(?P<mode>[a-
 DEFAULT_REPLY = "Hello from the fake model. This reply arrives in several chunks, as a real one would."
 
 
+def _event(data: Any) -> bytes:
+    """One server-sent event carrying ``data`` as JSON."""
+    return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+
 class _CutConnection(Exception):
     """Raised inside the app to make uvicorn drop the connection mid-response."""
 
@@ -235,7 +240,7 @@ class FakeOpenAI:
                 "model": model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
             }
-            return b"data: " + json.dumps(data).encode() + b"\n\n"
+            return _event(data)
 
         await send(
             {
@@ -256,7 +261,7 @@ class FakeOpenAI:
                     raise _CutConnection  # uvicorn closes the socket: an incomplete chunked body
                 bad = b"data: {this is not json\n\n"
                 if mode == "wrongshape":
-                    bad = b"data: " + json.dumps(self.wrong_chunk).encode() + b"\n\n"
+                    bad = _event(self.wrong_chunk)
                 await send({"type": "http.response.body", "body": bad, "more_body": True})
                 break
             if self.chunk_delay and index:
