@@ -27,10 +27,16 @@ run: install
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Production-style: collected static files served by whitenoise, several ASGI workers.
+# Limits for clients that hold sockets (README, "Production"; docs/live.md, "Slow clients"):
+#   --timeout-keep-alive 5     a connection idle between requests is closed after 5 s (uvicorn's default, made explicit)
+#   --limit-concurrency 5000   per worker: 2.5 x the 2,000 streams a worker is sized for; past it 503, not memory
+#                              or file descriptors running out (ulimit -n must be above it)
+# Request bodies have DJANGO_REQUEST_BODY_TIMEOUT_SECONDS (408); request heads are the reverse proxy's job.
 serve: install
 	$(BIN)/python manage.py collectstatic --noinput
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/uvicorn chatsite.asgi:application --host $(HOST) --port $(PORT) --workers $${WEB_CONCURRENCY:-4} --proxy-headers
+	$(BIN)/uvicorn chatsite.asgi:application --host $(HOST) --port $(PORT) --workers $${WEB_CONCURRENCY:-4} --proxy-headers \
+		--timeout-keep-alive 5 --limit-concurrency 5000
 
 test: install-dev
 	bash .ci/system-deps.sh

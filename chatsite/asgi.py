@@ -25,7 +25,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from chatsite.handlers import APIHandler, BearerAPIRouter, ReusedThreadsASGIHandler  # noqa: E402
-from chatsite.lifespan import lifespan_app  # noqa: E402
+from chatsite.lifespan import StartWorkerTasks, lifespan_app  # noqa: E402
 from chatsite.limits import RequestBodyLimitMiddleware  # noqa: E402
 from chatsite.runtime import tune_garbage_collector  # noqa: E402
 from conversations.auth import websocket_auth_stack  # noqa: E402
@@ -34,9 +34,11 @@ from conversations.routing import websocket_urlpatterns  # noqa: E402
 application = ProtocolTypeRouter(
     {
         # Oversized bodies are refused as they arrive, before Django reads them whole.
-        "http": RequestBodyLimitMiddleware(BearerAPIRouter(default=ReusedThreadsASGIHandler(), api=APIHandler())),
-        "websocket": websocket_auth_stack(URLRouter(websocket_urlpatterns)),
-        # Startup and shutdown (uvicorn): the assistant's connections closed at shutdown.
+        "http": StartWorkerTasks(
+            RequestBodyLimitMiddleware(BearerAPIRouter(default=ReusedThreadsASGIHandler(), api=APIHandler()))
+        ),
+        "websocket": StartWorkerTasks(websocket_auth_stack(URLRouter(websocket_urlpatterns))),
+        # Startup and shutdown (uvicorn): the stale-reply sweep; the assistant's connections closed.
         "lifespan": lifespan_app,
     }
 )

@@ -1,15 +1,26 @@
-"""ASGI middleware that refuses request bodies over the size limit as they arrive.
+"""ASGI middleware that has a request's whole body arrive, within a size limit and a deadline, before Django.
 
 Django's ASGI handler reads a whole request body (spooling it to a temporary file)
 before any view or parser runs, so a body of gigabytes, declared or sent chunked,
-would be received in full before ``LimitedJSONParser`` could refuse it. This
-middleware sits in front of Django: a ``Content-Length`` over the limit is answered
-413 before any of the body is read, and a body that turns out longer than the
-limit (chunked, or lying about its length) is cut off as soon as it passes it.
+would be received in full before ``LimitedJSONParser`` could refuse it, and a body
+sent a byte at a time would keep the request open for as long as its client likes.
+This middleware sits in front of Django and reads the body itself:
+
+* a ``Content-Length`` over the limit is answered 413 before any of the body is read,
+  and a body that turns out longer than the limit (chunked, or lying about its length)
+  is cut off as soon as it passes it;
+* a body that has not arrived whole within ``REQUEST_BODY_TIMEOUT_SECONDS`` of the
+  headers is answered 408 and its connection closed (issue 12, "Sockets that stay up").
+
+Django is called only once the body is complete, so a slow client holds a socket and
+a few kilobytes of the event loop while it dribbles, never one of Django's request
+threads or a database connection. The body is at most the limit (64 KiB by default),
+which Django would have buffered anyway.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -28,13 +39,20 @@ class _BodyTooLarge(Exception):
 
 
 class RequestBodyLimitMiddleware:
-    """Answer 413 with the contract body to HTTP requests larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes.
+    """Hand HTTP requests to ``app`` only with their whole body, within the size limit and the deadline.
 
     Args:
         app: the ASGI application to protect (Django's).
 
-    The limit is ``DJANGO_MAX_REQUEST_BYTES`` (64 KiB by default); at most that many
-    bytes plus one received chunk are ever read from a refused request.
+    Refused with the contract's error body and ``Connection: close``, without calling ``app``:
+
+    * 413 when the body is over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes (``DJANGO_MAX_REQUEST_BYTES``,
+      64 KiB by default); at most that many bytes plus one received chunk are ever read;
+    * 408 when the body has not arrived whole ``REQUEST_BODY_TIMEOUT_SECONDS`` after the headers
+      (``DJANGO_REQUEST_BODY_TIMEOUT_SECONDS``, 30 by default).
+
+    A client that disconnects mid-body is dropped silently. ``app`` then receives the body as
+    one ``http.request`` message, and whatever the server sends next (``http.disconnect``).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -47,32 +65,57 @@ class RequestBodyLimitMiddleware:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _refuse(send, limit)
+            await _refuse_too_large(send, limit)
             return
 
-        received = 0
-        response_started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _BodyTooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            if _has_no_body(scope, declared):
+                # Nothing to wait for: the server has the whole request already, so no timer.
+                request = await _read_body(receive, limit)
+            else:
+                async with asyncio.timeout(settings.REQUEST_BODY_TIMEOUT_SECONDS):
+                    request = await _read_body(receive, limit)
         except _BodyTooLarge:
-            if not response_started:
-                await _refuse(send, limit)
+            await _refuse_too_large(send, limit)
+            return
+        except TimeoutError:
+            await _refuse(send, 408, "Request timeout", "The request body took too long to arrive. Please try again.")
+            return
+        if request["type"] != "http.request":
+            return  # the client went away mid-body: nobody to answer
+
+        pending: Message | None = request
+
+        async def replay() -> Message:
+            nonlocal pending
+            if pending is not None:
+                message, pending = pending, None
+                return message
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _read_body(receive: Receive, limit: int) -> Message:
+    """The whole body as one ``http.request`` message, or the ``http.disconnect`` that cut it short.
+
+    Raises:
+        _BodyTooLarge: more than ``limit`` bytes arrived.
+    """
+    chunks: list[bytes] = []
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return message
+        chunk = message.get("body", b"")
+        if chunk:
+            received += len(chunk)
+            if received > limit:
+                raise _BodyTooLarge
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -85,14 +128,26 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _refuse(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {"error": "Payload too large", "detail": f"The request body is over the limit of {limit} bytes."}
-    ).encode()
+def _has_no_body(scope: Scope, declared: int | None) -> bool:
+    """Whether the request carries no body: ``Content-Length: 0``, or HTTP/1.x with neither
+    ``Content-Length`` nor ``Transfer-Encoding`` (RFC 9112, section 6.3)."""
+    if declared is not None:
+        return declared == 0
+    if not scope.get("http_version", "1.1").startswith("1"):
+        return False  # HTTP/2 frames a body without either header
+    return all(name != b"transfer-encoding" for name, _ in scope.get("headers", []))
+
+
+async def _refuse_too_large(send: Send, limit: int) -> None:
+    await _refuse(send, 413, "Payload too large", f"The request body is over the limit of {limit} bytes.")
+
+
+async def _refuse(send: Send, status: int, error: str, detail: str) -> None:
+    body = json.dumps({"error": error, "detail": detail}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

@@ -171,6 +171,9 @@ CSRF_FAILURE_VIEW = "conversations.views.csrf_failure"
 
 # Requests larger than this are refused before their body is parsed (bytes).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_MAX_REQUEST_BYTES", 64 * 1024, minimum=1024)
+# Seconds a request's whole body may take to arrive after its headers before it is
+# answered 408 and its connection closed, without Django ever seeing it (chatsite/limits.py).
+REQUEST_BODY_TIMEOUT_SECONDS = env_int("DJANGO_REQUEST_BODY_TIMEOUT_SECONDS", 30, minimum=1)
 
 # --- HTTPS ------------------------------------------------------------------
 # On by default whenever debug is off; DJANGO_HTTPS=0 for plain-HTTP use such as a
@@ -295,11 +298,29 @@ REDIS_URL = env_str("REDIS_URL")
 # sends one per delta; a client that misses one asks for a snapshot). Messages
 # expire after 60 s, the layers' default.
 _CHANNEL_CAPACITY = env_int("CHANNEL_LAYER_CAPACITY", 1000, minimum=100)
+# channels-redis waits for a socket's next message with a blocking read of up to 5 s
+# (RedisChannelLayer.brpop_timeout). redis-py's default socket_timeout is also 5 s, so an
+# idle socket's read timed out ("Timeout reading") and killed its consumer: idle sockets
+# dropped after 5-10 s (issue 12). The read timeout must be longer than the blocking read.
+CHANNEL_LAYER_BLOCKING_READ_SECONDS = 5
+REDIS_LAYER_SOCKET_TIMEOUT_SECONDS = CHANNEL_LAYER_BLOCKING_READ_SECONDS + 10
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": _CHANNEL_CAPACITY},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": REDIS_LAYER_SOCKET_TIMEOUT_SECONDS,
+                        "socket_connect_timeout": 2,
+                        # A connection a firewall or a Redis restart cut silently is found out.
+                        "socket_keepalive": True,
+                        "health_check_interval": 30,
+                    }
+                ],
+                "capacity": _CHANNEL_CAPACITY,
+            },
         },
     }
 else:
@@ -316,6 +337,11 @@ else:
 # failed when next seen (its process died).
 LIVE_REPLY_MAX_SECONDS = env_int("LIVE_REPLY_MAX_SECONDS", 600, minimum=10)
 LIVE_HEARTBEAT_SECONDS = env_float("LIVE_HEARTBEAT_SECONDS", 5.0, minimum=0.1, maximum=60.0)
+# Each worker closes stale replies (a dead process's) every LIVE_SWEEP_SECONDS on its own,
+# whether or not anyone reads the conversation (conversations/sweeper.py; issue 12).
+LIVE_SWEEP_SECONDS = env_float("LIVE_SWEEP_SECONDS", 5.0, minimum=0.1, maximum=300.0)
+# Idempotency keys (Idempotency-Key, a socket send's client_id) are kept this long (at least a day).
+IDEMPOTENCY_KEY_SECONDS = env_int("IDEMPOTENCY_KEY_SECONDS", 86400, minimum=86400)
 # The stale rule closes replies older than LIVE_REPLY_MAX_SECONDS: no answer may take that long.
 if ASSISTANT_TIMEOUT_SECONDS >= LIVE_REPLY_MAX_SECONDS:
     raise ImproperlyConfigured("ASSISTANT_TIMEOUT_SECONDS must be shorter than LIVE_REPLY_MAX_SECONDS.")

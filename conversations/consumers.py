@@ -11,6 +11,8 @@ conversations (FR-011, SC-006: same answer as a missing one).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -19,7 +21,14 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ValidationError
 
-from conversations import live, selectors, services
+from conversations import idempotency, live, selectors, services
+from conversations.api.errors import (
+    DATABASE_DOWN,
+    INTERNAL_DETAIL,
+    REPLY_IN_PROGRESS_DETAIL,
+    UNAVAILABLE_DETAIL,
+    UNAVAILABLE_ERROR,
+)
 from conversations.auth import user_id_of
 
 logger = logging.getLogger(__name__)
@@ -29,6 +38,9 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_UNAVAILABLE = 1011
 LIVE_UNAVAILABLE = "Live updates are unavailable right now; messages are still sent and saved."
 CLIENT_ID_MAX_CHARS = 100
+CLIENT_ID_REUSED_DETAIL = "This message id was already used for a different message. Reload the page and send it again."
+FAILED_TO_START_ERROR = "Assistant unavailable"
+FAILED_TO_START_DETAIL = "Your message is saved, but the assistant could not start answering. Press Retry in a moment."
 
 
 def _error(error: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -93,7 +105,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             content = json.loads(text_data or "")
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: a frame nested thousands deep (issue 12); answered, the socket stays.
             await self.send_json(_error("Validation error", "Messages on this socket must be JSON objects."))
             return
         if not isinstance(content, dict):
@@ -102,21 +115,44 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content)
 
     async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        """Run one action; a database or channel-layer outage, or a bug, answers an ``error``
+        event with a sentence for a person and the socket stays open (issue 12)."""
         action = content.get("type")
-        if action == "send":
-            await self._send_message(content)
-        elif action == "stop":
-            await self._stop(content)
-        elif action == "retry":
-            await self._retry()
-        elif action == "sync":
-            await self.subscription.sync()  # type: ignore[union-attr]
-        else:
+        handler = {
+            "send": self._send_message,
+            "stop": self._stop,
+            "retry": self._retry,
+            "sync": self._resync,
+        }.get(action if isinstance(action, str) else "")
+        if handler is None:
             await self.send_json(_error("Validation error", "Unknown action: use send, stop, retry or sync."))
+            return
+        client_id = content.get("client_id") if action == "send" else None
+        extra = {"client_id": client_id} if isinstance(client_id, str) else {}
+        try:
+            await handler(content)
+        except DATABASE_DOWN:
+            logger.warning("socket action %s: database unreachable", action, exc_info=True)
+            await self.send_json(_error(UNAVAILABLE_ERROR, UNAVAILABLE_DETAIL, **extra))
+        except live.LAYER_DOWN:
+            logger.warning("socket action %s: channel layer unreachable", action, exc_info=True)
+            await self.send_json(_error(UNAVAILABLE_ERROR, LIVE_UNAVAILABLE, **extra))
+        except Exception:
+            logger.exception("socket action %s failed", action)
+            await self.send_json(_error("Internal server error", INTERNAL_DETAIL, **extra))
+
+    async def _resync(self, content: dict[str, Any]) -> None:
+        await self.subscription.sync()  # type: ignore[union-attr]
 
     async def _send_message(self, content: dict[str, Any]) -> None:
-        client_id = content.get("client_id")
-        client_id = str(client_id)[:CLIENT_ID_MAX_CHARS] if client_id is not None else None
+        """``send``: save the message and start its reply; ``client_id`` is its idempotency key.
+
+        A ``client_id`` sent before (a reconnect, a second click) saves nothing new: the
+        first send's events are replayed to this socket (``_replay``). The same
+        ``client_id`` with another text is refused (issue 12, "Exactly once").
+        """
+        raw_client_id = content.get("client_id")
+        client_id = str(raw_client_id)[:CLIENT_ID_MAX_CHARS] if raw_client_id is not None else None
         text = content.get("message")
         subscription = self.subscription
         assert subscription is not None
@@ -124,8 +160,18 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             if not isinstance(text, str):
                 raise ValidationError("Message content cannot be empty")
             services.message_text_clean(text)
-            start, closed = await database_sync_to_async(live.chat_begin_live)(
-                user_id=self.user_id, conversation_id=subscription.conversation_id, text=text
+            key = (
+                idempotency.idempotency_for(
+                    key=idempotency.key_clean(client_id),
+                    operation=idempotency.CHAT,
+                    conversation_id=subscription.conversation_id,
+                    text=text,
+                )
+                if client_id is not None
+                else None
+            )
+            start = await database_sync_to_async(services.chat_begin)(
+                user_id=self.user_id, conversation_id=subscription.conversation_id, text=text, idempotency=key
             )
         except ValidationError as exc:
             await self.send_json(_error("Validation error", exc.messages[0], client_id=client_id))
@@ -133,17 +179,21 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except selectors.ConversationNotFound:
             await self.send_json(_error("Not found", "Conversation not found", client_id=client_id))
             return
-        except live.ReplyInProgress:
-            await self.send_json(
-                _error(
-                    "Reply in progress",
-                    "The assistant is still answering. Wait for it or press Stop, then send again.",
-                    client_id=client_id,
-                )
-            )
+        except services.ReplyInProgress:
+            await self.send_json(_error("Reply in progress", REPLY_IN_PROGRESS_DETAIL, client_id=client_id))
             return
-        for reply in closed:
-            await live.publish(reply.conversation_id, live.finished_event(reply, seq=0))
+        except idempotency.IdempotencyKeyReused:
+            await self.send_json(_error("Validation error", CLIENT_ID_REUSED_DETAIL, client_id=client_id))
+            return
+        await live.publish_closed(list(start.closed))
+        if start.replayed:
+            await self._replay(start, client_id=client_id)
+            return
+        await self._start(start, client_id=client_id)
+
+    async def _follow(self, start: services.ChatStart) -> None:
+        subscription = self.subscription
+        assert subscription is not None
         if subscription.conversation_id is None:
             await subscription.join(start.conversation.pk)
             await self.send_json(
@@ -153,9 +203,42 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                     "title": start.conversation.title,
                 }
             )
-        await live.start_generation(start, client_id=client_id)
 
-    async def _retry(self) -> None:
+    async def _start(self, start: services.ChatStart, *, client_id: str | None) -> None:
+        """Follow the conversation and start the generation; if that fails part-way (the channel
+        layer down at that moment), close the new reply as failed at once, never leaving it pending."""
+        try:
+            await self._follow(start)
+            await live.start_generation(start, client_id=client_id)
+        except BaseException as exc:
+            await asyncio.shield(live.fail_unstarted(start))
+            if isinstance(exc, Exception):
+                logger.warning("reply %s could not be started", start.reply.pk, exc_info=True)
+                failed = live.finished_event(start.reply, seq=0)
+                with contextlib.suppress(Exception):
+                    await self.send_json(failed)
+                    await self.send_json(_error(FAILED_TO_START_ERROR, FAILED_TO_START_DETAIL, client_id=client_id))
+                return
+            raise
+
+    async def _replay(self, start: services.ChatStart, *, client_id: str | None) -> None:
+        """A ``send`` repeated with its ``client_id``: show this socket what the first one did.
+
+        ``message.created`` (with the ``client_id``) and ``reply.started``; then, for a reply
+        still being written, the snapshot handshake (text so far, then the live deltas), and
+        for a finished one its ``reply.finished``. Nothing is saved.
+        """
+        await self._follow(start)
+        reply = start.reply
+        await self.send_json(live.message_created_event(start.user_message, client_id=client_id))
+        await self.send_json(live.started_event(reply, user_message=start.user_message))
+        if reply.is_finished:
+            await self.send_json(live.snapshot_event(reply, seq=None))
+            await self.send_json(live.finished_event(reply, seq=0))
+        else:
+            await self.subscription.sync()  # type: ignore[union-attr]
+
+    async def _retry(self, content: dict[str, Any]) -> None:
         """Ask again for the conversation's failed newest reply (FR-014a), streamed like a send.
 
         ``services.retry_begin`` prepares a new pending reply in place of the failed
@@ -169,7 +252,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if subscription.conversation_id is None:
             await self.send_json(_error("Not found", "Conversation not found"))
             return
-        await subscription.close_stale()
         try:
             start = await database_sync_to_async(services.retry_begin)(
                 user_id=self.user_id, conversation_id=subscription.conversation_id
@@ -178,19 +260,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(_error("Not found", "Conversation not found"))
             return
         except services.ReplyInProgress:
-            await self.send_json(
-                _error(
-                    "Reply in progress",
-                    "The assistant is still answering. Wait for it or press Stop, then send again.",
-                )
-            )
+            await self.send_json(_error("Reply in progress", REPLY_IN_PROGRESS_DETAIL))
             return
         except services.NothingToRetry:
             await self.send_json(
                 _error("Nothing to retry", "There is nothing to retry: the reply has already arrived.")
             )
             return
-        await live.start_generation(start)
+        await live.publish_closed(list(start.closed))
+        await self._start(start, client_id=None)
 
     async def _stop(self, content: dict[str, Any]) -> None:
         conversation_id = self.subscription.conversation_id if self.subscription else None

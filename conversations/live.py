@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import time
 import uuid
@@ -42,18 +41,67 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
-from django.utils import timezone
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conversations import selectors, services
-from conversations.assistant import AssistantError, AssistantTimeout, get_assistant
-from conversations.models import IN_PROGRESS_STATUSES, Conversation, Message
+from conversations.assistant import AssistantBusy, AssistantError, AssistantTimeout, get_assistant
+from conversations.events import (
+    BUSY_DETAIL,
+    BUSY_ERROR,
+    DELETED_DETAIL,
+    DELETED_ERROR,
+    FAILED_DETAIL,
+    FAILED_ERROR,
+    INTERRUPTED_DETAIL,
+    LAYER_DOWN,
+    TIMEOUT_DETAIL,
+    TIMEOUT_ERROR,
+    conversation_group,
+    finished_event,
+    message_created_event,
+    message_payload,
+    publish,
+    publish_closed,
+    reply_group,
+    snapshot_event,
+    started_event,
+)
+from conversations.events import layer as _layer
+from conversations.liveness import (
+    ALIVE,
+    close_stale_replies,
+    heartbeat_ttl,
+    liveness_of,
+    replies_in_progress,
+)
+from conversations.liveness import live_beat_key as _heartbeat_key
+from conversations.models import IN_PROGRESS_STATUSES, Message
+from conversations.services import ReplyInProgress
+
+__all__ = [
+    "FAILED_DETAIL",
+    "FAILED_ERROR",
+    "LAYER_DOWN",
+    "ReplyInProgress",
+    "ReplyNotFound",
+    "Subscription",
+    "close_stale_replies",
+    "conversation_group",
+    "fail_unstarted",
+    "finished_event",
+    "message_created_event",
+    "message_payload",
+    "publish",
+    "publish_closed",
+    "replies_in_progress",
+    "request_stop",
+    "snapshot_event",
+    "start_generation",
+    "started_event",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -64,215 +112,15 @@ SAVE_CHARS = 200
 # A socket that asked a running generation for its state falls back to the
 # database after this long (the process may be gone).
 SYNC_TIMEOUT_SECONDS = 3.0
-# A heartbeat older than this many beats means the process running the reply died.
-HEARTBEAT_MISSED_BEATS = 3
-
-FAILED_ERROR = "Assistant unavailable"
-FAILED_DETAIL = "The assistant could not answer right now. Please try again."
-TIMEOUT_ERROR = "Assistant timeout"
-TIMEOUT_DETAIL = "The assistant took too long to answer. Please try again."
-INTERRUPTED_DETAIL = "The reply was interrupted. Please try again."
-
-
-# The channel layer cannot be reached (Redis down): what its calls raise.
-LAYER_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
-
-
-class ReplyInProgress(Exception):
-    """The conversation already has a reply being written: stop it or wait for it."""
+# The control listener's pause between attempts while the channel layer is unreachable.
+LISTEN_RETRY_SECONDS = (0.2, 2.0)
 
 
 class ReplyNotFound(Exception):
     """No reply with this id belongs to this user's conversation."""
 
 
-# --- Names ------------------------------------------------------------------------
-
-
-def conversation_group(conversation_id: uuid.UUID | str) -> str:
-    """The channel-layer group of a conversation's sockets: ``chat.conv.<hex>``."""
-    return f"chat.conv.{uuid.UUID(str(conversation_id)).hex}"
-
-
-def reply_group(reply_id: uuid.UUID | str) -> str:
-    """The group of the task generating a reply (stop and sync go there): ``chat.reply.<hex>``."""
-    return f"chat.reply.{uuid.UUID(str(reply_id)).hex}"
-
-
-def _heartbeat_key(reply_id: uuid.UUID | str) -> str:
-    return f"live:reply:{uuid.UUID(str(reply_id)).hex}:beat"
-
-
-def _heartbeat_ttl() -> int:
-    # The key outlives the generation's own time limit, so the last beat of a
-    # process that died stays visible (seconds).
-    return settings.LIVE_REPLY_MAX_SECONDS + 60
-
-
-ALIVE, DEAD, UNKNOWN = "alive", "dead", "unknown"
-
-
-def _liveness_of(beat: object) -> str:
-    """``alive``: beat recently; ``dead``: its process stopped beating; ``unknown``: no live generation
-    ever beat for it (a REST call's reply, or the cache was emptied)."""
-    if not isinstance(beat, (int, float)):
-        return UNKNOWN
-    fresh = time.time() - beat <= settings.LIVE_HEARTBEAT_SECONDS * HEARTBEAT_MISSED_BEATS
-    return ALIVE if fresh else DEAD
-
-
-def reply_liveness(reply_id: uuid.UUID) -> str:
-    """Whether a live generation is writing ``reply_id``: ``alive``, ``dead`` or ``unknown``."""
-    return _liveness_of(cache.get(_heartbeat_key(reply_id)))
-
-
-def _layer() -> BaseChannelLayer:
-    layer = get_channel_layer()
-    if layer is None:  # pragma: no cover - settings always define one
-        raise RuntimeError("CHANNEL_LAYERS is not configured")
-    return layer
-
-
-# --- Event payloads (the WebSocket protocol: docs/live.md) -------------------------
-
-
-def message_payload(message: Message) -> dict[str, Any]:
-    """A message as the socket shows it: ``{"id", "role", "content", "status", "created_at"}``."""
-    return {
-        "id": str(message.pk),
-        "role": message.role,
-        "content": message.content,
-        "status": message.status,
-        "created_at": message.created_at.isoformat(),
-    }
-
-
-def snapshot_event(reply: Message, *, content: str | None = None, seq: int | None) -> dict[str, Any]:
-    """``reply.snapshot``: the text of ``reply`` so far, up to delta number ``seq``.
-
-    ``seq`` is ``None`` when the exact position is unknown (the generation did not answer).
-    """
-    return {
-        "type": "reply.snapshot",
-        "conversation_id": str(reply.conversation_id),
-        "reply_id": str(reply.pk),
-        "status": reply.status,
-        "content": reply.content if content is None else content,
-        "seq": seq,
-        "created_at": reply.created_at.isoformat(),
-    }
-
-
-def finished_event(reply: Message, *, seq: int, error: str = "", detail: str = "") -> dict[str, Any]:
-    """``reply.finished``: final status and length of the text (characters); the text is in the database."""
-    event: dict[str, Any] = {
-        "type": "reply.finished",
-        "conversation_id": str(reply.conversation_id),
-        "reply_id": str(reply.pk),
-        "status": reply.status,
-        "seq": seq,
-        "length": len(reply.content),
-    }
-    if error:
-        event["error"], event["detail"] = error, detail
-    return event
-
-
-async def publish(conversation_id: uuid.UUID | str, event: dict[str, Any]) -> bool:
-    """Send ``event`` (``type`` like ``reply.delta``) to every socket on the conversation.
-
-    Best effort: the database holds the truth and a socket that missed events asks
-    for a snapshot, so an unreachable channel layer (Redis down) is logged, not
-    raised, and never breaks a chat turn (issue "Hardening": faults).
-
-    Returns:
-        ``False`` if the layer could not be reached.
-    """
-    try:
-        await _layer().group_send(conversation_group(conversation_id), event)
-    except LAYER_DOWN as exc:
-        logger.warning("could not publish %s to conversation %s: %s", event.get("type"), conversation_id, exc)
-        return False
-    return True
-
-
 # --- Reads and writes used by the live door ----------------------------------------
-
-
-def replies_in_progress(*, conversation_id: uuid.UUID) -> list[Message]:
-    """The conversation's pending or streaming replies, oldest first (usually none or one)."""
-    return list(
-        Message.objects.filter(
-            conversation_id=conversation_id, role=Message.Role.ASSISTANT, status__in=IN_PROGRESS_STATUSES
-        ).order_by("created_at", "id")
-    )
-
-
-def _reply_is_orphaned(reply: Message, *, now: dt.datetime) -> bool:
-    if reply.created_at < now - dt.timedelta(seconds=settings.LIVE_REPLY_MAX_SECONDS):
-        return True
-    return reply_liveness(reply.pk) == DEAD
-
-
-def close_stale_replies(*, conversation_id: uuid.UUID) -> list[Message]:
-    """Close as ``failed``, keeping their saved text, the conversation's replies nobody is writing.
-
-    A pending or streaming reply is stale when the live generation writing it stopped
-    beating (its process died: no beat for ``3 x LIVE_HEARTBEAT_SECONDS``), or when
-    it is older than ``LIVE_REPLY_MAX_SECONDS`` (the generation's own limit, so this
-    also covers a REST call whose process died). Issue "Live replies": never left
-    streaming forever; the user can retry.
-
-    Returns:
-        The replies this call closed (their ``status`` is now ``failed``).
-    """
-    now = timezone.now()
-    closed: list[Message] = []
-    for reply in replies_in_progress(conversation_id=conversation_id):
-        if not _reply_is_orphaned(reply, now=now):
-            continue
-        with transaction.atomic():
-            # Keep whatever text the database has: the batched saves put it there.
-            changed = Message.objects.filter(pk=reply.pk, status__in=IN_PROGRESS_STATUSES).update(
-                status=Message.Status.FAILED
-            )
-        if changed:
-            reply.status = Message.Status.FAILED
-            closed.append(reply)
-            logger.warning("closed stale reply %s of conversation %s", reply.pk, conversation_id)
-    return closed
-
-
-@transaction.atomic
-def chat_begin_live(
-    *, user_id: str, conversation_id: uuid.UUID | str | None, text: str
-) -> tuple[services.ChatStart, list[Message]]:
-    """``services.chat_begin`` for the socket, refusing a second reply while one is being written.
-
-    Two replies written at once into one conversation would interleave on every
-    tab; the page shows Stop instead (contract: rapid messages are processed in order).
-    Stale replies are closed first (``close_stale_replies``), so a dead process's
-    reply never blocks the conversation.
-
-    Returns:
-        ``(start, closed)``: what ``chat_begin`` saved, and the stale replies closed
-        (to announce with ``reply.finished``).
-
-    Raises:
-        selectors.ConversationNotFound: not one of the user's conversations.
-        ReplyInProgress: a reply of this conversation is pending or streaming.
-    """
-    closed: list[Message] = []
-    if conversation_id is not None:
-        pk = selectors.parse_uuid(conversation_id)
-        # Same row lock as chat_begin, taken first so two sockets cannot both pass the check.
-        conversation = Conversation.objects.select_for_update().filter(pk=pk, user_id=user_id).first() if pk else None
-        if conversation is None:
-            raise selectors.ConversationNotFound
-        closed = close_stale_replies(conversation_id=conversation.pk)
-        if Message.objects.filter(conversation=conversation, status__in=IN_PROGRESS_STATUSES).exists():
-            raise ReplyInProgress
-    return services.chat_begin(user_id=user_id, conversation_id=conversation_id, text=text), closed
 
 
 def reply_get_for_user(*, user_id: str, reply_id: object, conversation_id: uuid.UUID | None = None) -> Message:
@@ -328,7 +176,7 @@ async def request_stop(*, user_id: str, reply_id: object, conversation_id: uuid.
     )
     if reply.is_finished:
         return
-    if _liveness_of(await cache.aget(_heartbeat_key(reply.pk))) != ALIVE:
+    if liveness_of(await cache.aget(_heartbeat_key(reply.pk))) != ALIVE:
         stopped = await database_sync_to_async(_stop_in_database)(reply.pk)
         if stopped is not None:
             await publish(stopped.conversation_id, finished_event(stopped, seq=0))
@@ -380,15 +228,7 @@ class _Generation:
         Nothing touches the database here: the reply is marked streaming by the first
         save, while the model is already being asked (time to first token).
         """
-        await publish(
-            self.conversation_id,
-            {
-                "type": "message.created",
-                "conversation_id": str(self.conversation_id),
-                "client_id": client_id,
-                "message": message_payload(self.start.user_message),
-            },
-        )
+        await publish(self.conversation_id, message_created_event(self.start.user_message, client_id=client_id))
         try:
             self.control_channel = await self.layer.new_channel()
             await self.layer.group_add(reply_group(self.reply.pk), self.control_channel)
@@ -397,18 +237,11 @@ class _Generation:
             logger.warning("reply %s runs without its control channel: %s", self.reply.pk, exc)
             self.control_channel = ""
         # Only once stop and sync can reach this task is it announced as alive.
-        await cache.aset(_heartbeat_key(self.reply.pk), time.time(), timeout=_heartbeat_ttl())
-        await publish(
-            self.conversation_id,
-            {
-                "type": "reply.started",
-                "conversation_id": str(self.conversation_id),
-                "reply_id": str(self.reply.pk),
-                "user_message_id": str(self.start.user_message.pk),
-                "status": Message.Status.STREAMING,
-                "created_at": self.reply.created_at.isoformat(),
-            },
-        )
+        try:
+            await cache.aset(_heartbeat_key(self.reply.pk), time.time(), timeout=heartbeat_ttl())
+        except Exception:
+            logger.warning("could not record the heartbeat of reply %s", self.reply.pk, exc_info=True)
+        await publish(self.conversation_id, started_event(self.reply, user_message=self.start.user_message))
 
     async def run(self) -> None:
         # Listening (stop, sync) goes on until the reply is closed; the writers stop first.
@@ -447,6 +280,8 @@ class _Generation:
             return Message.Status.FAILED, FAILED_ERROR, FAILED_DETAIL
         if isinstance(exc, AssistantTimeout):
             return Message.Status.FAILED, TIMEOUT_ERROR, TIMEOUT_DETAIL
+        if isinstance(exc, AssistantBusy):
+            return Message.Status.FAILED, BUSY_ERROR, BUSY_DETAIL
         if isinstance(exc, AssistantError):
             return Message.Status.FAILED, FAILED_ERROR, FAILED_DETAIL
         logger.error("live reply %s failed", self.reply.pk, exc_info=exc)
@@ -519,17 +354,27 @@ class _Generation:
         while True:
             await asyncio.sleep(settings.LIVE_HEARTBEAT_SECONDS)
             try:
-                await cache.aset(_heartbeat_key(self.reply.pk), time.time(), timeout=_heartbeat_ttl())
+                await cache.aset(_heartbeat_key(self.reply.pk), time.time(), timeout=heartbeat_ttl())
             except Exception:
                 logger.warning("could not record the heartbeat of reply %s", self.reply.pk, exc_info=True)
 
     async def _control_loop(self) -> None:
+        pause = LISTEN_RETRY_SECONDS[0]
         while self.control_channel:
             try:
                 message = await self.layer.receive(self.control_channel)
             except LAYER_DOWN as exc:
-                logger.warning("reply %s stops listening for stop and sync: %s", self.reply.pk, exc)
-                return
+                # A Redis blip: keep listening once it is back (issue 12), rejoining the
+                # reply's group, which a restarted Redis has forgotten.
+                logger.warning(
+                    "reply %s: stop and sync unreachable, listening again in %.1f s: %s", self.reply.pk, pause, exc
+                )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, LISTEN_RETRY_SECONDS[1])
+                with contextlib.suppress(*LAYER_DOWN):
+                    await self.layer.group_add(reply_group(self.reply.pk), self.control_channel)
+                continue
+            pause = LISTEN_RETRY_SECONDS[0]
             kind = message.get("type")
             if kind == "reply.stop":
                 self._interrupt("stopped")
@@ -579,7 +424,11 @@ class _Generation:
             # Someone else closed it (stale rule, stop of a presumed-dead process):
             # report what the database holds.
             current = await database_sync_to_async(_reply_refresh)(self.reply.pk)
-            if current is None:  # the conversation was deleted meanwhile
+            if current is None:
+                # The conversation was deleted meanwhile: tell its sockets the reply is over.
+                self.reply.status = Message.Status.FAILED
+                event = finished_event(self.reply, seq=self.seq, error=DELETED_ERROR, detail=DELETED_DETAIL)
+                await publish(self.conversation_id, event)
                 return
             self.reply = current
             error = detail = ""
@@ -613,6 +462,16 @@ async def start_generation(start: services.ChatStart, *, client_id: str | None =
     _running[start.reply.pk] = task
     task.add_done_callback(lambda _t, pk=start.reply.pk: _running.pop(pk, None))
     return task
+
+
+async def fail_unstarted(start: services.ChatStart) -> None:
+    """Close ``start``'s reply as ``failed`` at once: its generation could not be started (the
+    channel layer down at that moment). It never stays pending (issue 12). Announced best effort."""
+    closed = await services.retry_while_database_down(
+        lambda: database_sync_to_async(services.reply_fail_unstarted)(reply=start.reply)
+    )
+    if closed:
+        await publish(start.conversation.pk, finished_event(start.reply, seq=0))
 
 
 def running_generations() -> list[asyncio.Task[None]]:
@@ -698,8 +557,7 @@ class Subscription:
         """Close the conversation's stale replies (``close_stale_replies``) and tell every socket."""
         if self.conversation_id is None:
             return
-        for closed in await database_sync_to_async(close_stale_replies)(conversation_id=self.conversation_id):
-            await publish(closed.conversation_id, finished_event(closed, seq=0))
+        await publish_closed(await database_sync_to_async(close_stale_replies)(conversation_id=self.conversation_id))
 
     async def _timeout_later(self, reply_id: str) -> None:
         await asyncio.sleep(SYNC_TIMEOUT_SECONDS)

@@ -117,3 +117,42 @@ class Message(models.Model):
 # A reply still being written: the stale rule's, the partial saves' and the retry's
 # "unfinished" (the partial index msg_in_progress_idx lists the same two).
 IN_PROGRESS_STATUSES = (Message.Status.PENDING, Message.Status.STREAMING)
+
+
+IDEMPOTENCY_KEY_MAX_CHARS = 255
+
+
+class IdempotencyKey(models.Model):
+    """A client's key for one request that starts a reply, so that a repeat saves nothing new.
+
+    ``Idempotency-Key`` of the IETF httpapi draft (draft-ietf-httpapi-idempotency-key-header)
+    on ``POST .../chat`` and ``.../retry`` and the page's sends, and ``client_id`` of a
+    socket ``send`` (issue 12, "Exactly once"). Keys are per user; the row is written in the
+    same transaction as the messages it created, so a key is on record exactly when its
+    messages are. ``fingerprint`` (SHA-256 of the operation and its request) tells a repeat
+    from a different request under the same key. Kept ``IDEMPOTENCY_KEY_SECONDS`` (at
+    least 24 hours), then deleted by the sweep (``conversations.sweeper``).
+
+    The message ids are plain UUIDs, not foreign keys: a foreign key to ``Message`` would
+    make Django fetch every message id of a conversation being deleted (to null the
+    references) instead of one DELETE. A key whose messages are gone answers 404.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    user_id = models.CharField(max_length=USER_ID_MAX_LENGTH)
+    key = models.CharField(max_length=IDEMPOTENCY_KEY_MAX_CHARS)
+    fingerprint = models.CharField(max_length=64)
+    conversation_id = models.UUIDField()
+    message_id = models.UUIDField()  # the user's message the request saved (or answered again)
+    reply_id = models.UUIDField()  # the reply the request started
+    # The HTTP status the first request answered (200, 503, 504); null until it has.
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user_id", "key"], name="idempotency_user_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.key}"

@@ -33,9 +33,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from chatsite.handlers import database_threads
-from conversations import selectors
-from conversations.assistant import AssistantError, ChatTurn, get_assistant
-from conversations.models import IN_PROGRESS_STATUSES, TITLE_MAX_LENGTH, Conversation, Message
+from conversations import events, liveness, selectors
+from conversations import idempotency as idempotency_rules
+from conversations.assistant import AssistantError, AssistantTimeout, ChatTurn, get_assistant
+from conversations.models import IN_PROGRESS_STATUSES, TITLE_MAX_LENGTH, Conversation, IdempotencyKey, Message
 
 _T = TypeVar("_T")
 
@@ -190,15 +191,37 @@ def conversation_delete(*, conversation: Conversation) -> None:
 # --- The chat turn ------------------------------------------------------------------
 
 
+class NothingToRetry(Exception):
+    """The conversation has no user message, or its last one already has a complete reply (409)."""
+
+
+class ReplyInProgress(NothingToRetry):
+    """A reply of the conversation is still pending or streaming (409).
+
+    One reply at a time per conversation, on every door (issue 12): a send or a retry
+    while one is being written is refused. A kind of ``NothingToRetry`` (nothing to retry
+    yet), so a door that only knows that one still answers 409; the API tells them apart.
+    """
+
+
 @dataclass(frozen=True)
 class ChatStart:
-    """What ``chat_begin`` saved: the conversation, the user's message, the pending reply,
-    and the history to show the model (oldest first, ending with the user's message)."""
+    """What ``chat_begin`` / ``retry_begin`` saved: the conversation, the user's message, the
+    pending reply, and the history to show the model (oldest first, ending with the user's message).
+
+    ``replayed`` is true when the request repeated an idempotency key: nothing was saved,
+    ``user_message`` and ``reply`` are the first request's (the reply as it is now), and
+    ``response_status`` what the first request answered over HTTP (``None`` if it has not).
+    ``closed`` lists the stale replies closed on the way (to announce with ``reply.finished``).
+    """
 
     conversation: Conversation
     user_message: Message
     reply: Message
     history: list[ChatTurn]
+    replayed: bool = False
+    response_status: int | None = None
+    closed: tuple[Message, ...] = ()
 
 
 def _history(conversation: Conversation, user_message: Message) -> list[ChatTurn]:
@@ -237,29 +260,132 @@ def _pending_reply(*, conversation: Conversation, created_at: dt.datetime) -> Me
     )
 
 
-@transaction.atomic
-def chat_begin(*, user_id: str, conversation_id: uuid.UUID | str | None, text: str) -> ChatStart:
+def _locked_conversation(*, user_id: str, conversation_id: uuid.UUID | str) -> Conversation:
+    pk = selectors.parse_uuid(conversation_id)
+    # The row lock orders concurrent sends and retries of one conversation (PostgreSQL).
+    conversation = Conversation.objects.select_for_update().filter(pk=pk, user_id=user_id).first() if pk else None
+    if conversation is None:
+        raise selectors.ConversationNotFound
+    return conversation
+
+
+def _refuse_while_replying(conversation: Conversation) -> list[Message]:
+    """Close the conversation's stale replies; refuse if a reply is still being written.
+
+    Returns:
+        The stale replies closed (to announce).
+
+    Raises:
+        ReplyInProgress: a reply is pending or streaming and its writer is alive.
+    """
+    replies = liveness.replies_in_progress(conversation_id=conversation.pk)
+    if not replies:
+        return []
+    closed = liveness.close_stale(replies)
+    if len(closed) < len(replies):
+        raise ReplyInProgress
+    return closed
+
+
+def _replay(*, user_id: str, record: IdempotencyKey) -> ChatStart:
+    """The first request of an idempotency key, as it stands now (its reply may have been retried since).
+
+    Raises:
+        selectors.ConversationNotFound: its conversation was deleted since.
+    """
+    conversation = Conversation.objects.filter(pk=record.conversation_id, user_id=user_id).first()
+    user_message = Message.objects.filter(pk=record.message_id, conversation=conversation).first()
+    if conversation is None or user_message is None:
+        raise selectors.ConversationNotFound
+    closed = liveness.close_stale_replies(conversation_id=conversation.pk)
+    reply = Message.objects.filter(pk=record.reply_id).first() or (
+        # Replaced by a retry: the answer to the same message now.
+        Message.objects.filter(conversation=conversation, role=Message.Role.ASSISTANT)
+        .filter(
+            Q(created_at__gt=user_message.created_at) | Q(created_at=user_message.created_at, id__gt=user_message.id)
+        )
+        .order_by("created_at", "id")
+        .first()
+    )
+    if reply is None:
+        raise selectors.ConversationNotFound
+    return ChatStart(
+        conversation=conversation,
+        user_message=user_message,
+        reply=reply,
+        history=[],
+        replayed=True,
+        response_status=record.response_status,
+        closed=tuple(closed),
+    )
+
+
+def _with_idempotency(
+    begin: Callable[..., ChatStart], *, user_id: str, idempotency: idempotency_rules.Idempotency | None, **kwargs: Any
+) -> ChatStart:
+    """Run ``begin`` (atomic) unless ``idempotency``'s key was used before; then replay the first request."""
+    if idempotency is not None:
+        record = idempotency_rules.key_find(user_id=user_id, idempotency=idempotency)
+        if record is not None:
+            return _replay(user_id=user_id, record=record)
+    try:
+        return begin(user_id=user_id, idempotency=idempotency, **kwargs)
+    except idempotency_rules.IdempotencyKeyTaken:
+        # A concurrent repeat recorded it first (this transaction was rolled back): replay that one.
+        assert idempotency is not None
+        record = idempotency_rules.key_find(user_id=user_id, idempotency=idempotency)
+        if record is None:  # pragma: no cover - recorded, then expired within the same instant
+            raise
+        return _replay(user_id=user_id, record=record)
+
+
+def chat_begin(
+    *,
+    user_id: str,
+    conversation_id: uuid.UUID | str | None,
+    text: str,
+    idempotency: idempotency_rules.Idempotency | None = None,
+) -> ChatStart:
     """Save the user's message and a pending reply, in one transaction.
+
+    One reply at a time per conversation, on every door (issue 12): stale replies are
+    closed first (``liveness.close_stale_replies``), then a reply still being written
+    refuses the send. With ``idempotency``, a key used before replays the first request
+    (``ChatStart.replayed``) and saves nothing; a new key is recorded with the messages.
 
     Args:
         user_id: the sender, i.e. the JWT subject (FR-013).
         conversation_id: the conversation to continue, or ``None`` to start one (FR-010).
         text: the message, already checked by ``message_text_clean``.
+        idempotency: the request's ``Idempotency-Key`` (``idempotency.idempotency_for``), or ``None``.
 
     Raises:
         selectors.ConversationNotFound: ``conversation_id`` is not one of the user's.
+        ReplyInProgress: a reply of the conversation is pending or streaming.
+        idempotency.IdempotencyKeyReused: the key was used for a different request.
     """
+    return _with_idempotency(
+        _chat_begin, user_id=user_id, idempotency=idempotency, conversation_id=conversation_id, text=text
+    )
+
+
+@transaction.atomic
+def _chat_begin(
+    *,
+    user_id: str,
+    conversation_id: uuid.UUID | str | None,
+    text: str,
+    idempotency: idempotency_rules.Idempotency | None,
+) -> ChatStart:
+    closed: list[Message] = []
     if conversation_id is None:
         now = timezone.now()
         conversation = Conversation.objects.create(
             user_id=user_id, title=title_from_message(text), created_at=now, updated_at=now + _ONE_MICROSECOND
         )
     else:
-        pk = selectors.parse_uuid(conversation_id)
-        # The row lock orders concurrent sends to one conversation (PostgreSQL).
-        conversation = Conversation.objects.select_for_update().filter(pk=pk, user_id=user_id).first() if pk else None
-        if conversation is None:
-            raise selectors.ConversationNotFound
+        conversation = _locked_conversation(user_id=user_id, conversation_id=conversation_id)
+        closed = _refuse_while_replying(conversation)
         # Timed once the lock is held, and after the newest message: concurrent sends
         # keep each reply right after its own message in (created_at, id) order, and
         # ``updated_at`` never goes back (issue "Hardening": 100 concurrent sends).
@@ -275,6 +401,14 @@ def chat_begin(*, user_id: str, conversation_id: uuid.UUID | str | None, text: s
         conversation=conversation, user_id=user_id, role=Message.Role.USER, content=text, created_at=now
     )
     reply = _pending_reply(conversation=conversation, created_at=now + _ONE_MICROSECOND)
+    if idempotency is not None:
+        idempotency_rules.key_record(
+            user_id=user_id,
+            idempotency=idempotency,
+            conversation_id=conversation.pk,
+            message_id=user_message.pk,
+            reply_id=reply.pk,
+        )
     # One INSERT for both rows (issue 6: a statement less per chat turn). Message has no
     # save() override or save signals for bulk_create to skip.
     Message.objects.bulk_create([user_message, reply])
@@ -285,7 +419,9 @@ def chat_begin(*, user_id: str, conversation_id: uuid.UUID | str | None, text: s
         if conversation_id is None
         else _history(conversation, user_message)
     )
-    return ChatStart(conversation=conversation, user_message=user_message, reply=reply, history=history)
+    return ChatStart(
+        conversation=conversation, user_message=user_message, reply=reply, history=history, closed=tuple(closed)
+    )
 
 
 @transaction.atomic
@@ -313,21 +449,15 @@ def reply_finish(*, reply: Message, content: str, status: str) -> bool:
     return bool(changed)
 
 
+def reply_fail_unstarted(*, reply: Message) -> bool:
+    """Close as ``failed`` a reply whose generation could not be started (the channel layer or the
+    cache down at that moment), so it never stays pending (issue 12). Returns ``True`` if closed."""
+    return reply_finish(reply=reply, content=reply.content, status=Message.Status.FAILED)
+
+
 # The partial reply is written at most this often while text arrives (seconds),
 # so a crash loses at most this much and the database sees a few writes per reply.
 PARTIAL_SAVE_SECONDS = 0.5
-
-
-class NothingToRetry(Exception):
-    """The conversation has no user message, or its last one already has a complete reply (409)."""
-
-
-class ReplyInProgress(NothingToRetry):
-    """The conversation's last reply is still pending or streaming (409).
-
-    A kind of ``NothingToRetry`` (nothing to retry yet), so a door that only knows
-    that one still answers 409; the API tells the two apart.
-    """
 
 
 def reply_save_partial(*, reply: Message, content: str) -> bool:
@@ -346,7 +476,8 @@ def reply_save_partial(*, reply: Message, content: str) -> bool:
 
     Returns:
         ``True`` if saved; ``False`` when the reply is no longer pending or
-        streaming (stopped, or closed as stale), so the caller should stop.
+        streaming (stopped, closed as stale, or deleted with its conversation), so
+        the caller should stop.
     """
     changed = Message.objects.filter(pk=reply.pk, status__in=IN_PROGRESS_STATUSES).update(
         content=content, status=Message.Status.STREAMING
@@ -359,11 +490,9 @@ def reply_save_partial(*, reply: Message, content: str) -> bool:
 def reply_close_stale(*, conversation: Conversation) -> int:
     """Close as ``failed`` (text kept) the conversation's replies nobody is writing any more.
 
-    The one stale rule, ``live.close_stale_replies``: a pending or streaming reply whose
-    live generation stopped beating, or older than ``LIVE_REPLY_MAX_SECONDS`` (which
-    covers a REST call whose process died). Called by every door that reads a
-    conversation (API detail and message page, the socket) and before a retry, so
-    nothing stays pending forever (issue "Real assistant replies").
+    The one stale rule, ``liveness.close_stale_replies``. Called by every door that reads
+    a conversation (API detail and message page, the socket) and before a send or a
+    retry; each worker's sweep (``conversations.sweeper``) calls it for every conversation.
 
     Args:
         conversation: an owner-checked conversation. One read by
@@ -375,10 +504,20 @@ def reply_close_stale(*, conversation: Conversation) -> int:
     """
     if getattr(conversation, "has_unfinished_replies", True) is False:
         return 0
-    # live builds on services: imported here to keep the module graph one-way.
-    from conversations import live
+    return len(liveness.close_stale_replies(conversation_id=conversation.pk))
 
-    return len(live.close_stale_replies(conversation_id=conversation.pk))
+
+def _reply_reread(reply: Message) -> Message:
+    """``reply`` as the database has it now.
+
+    Raises:
+        selectors.ConversationNotFound: deleted with its conversation meanwhile (404, issue 12).
+    """
+    current = Message.objects.filter(pk=reply.pk).first()
+    if current is None:
+        raise selectors.ConversationNotFound
+    reply.content, reply.status = current.content, current.status
+    return reply
 
 
 async def reply_generate(*, start: ChatStart, on_delta: Callable[[str], Awaitable[None]] | None = None) -> Message:
@@ -386,8 +525,11 @@ async def reply_generate(*, start: ChatStart, on_delta: Callable[[str], Awaitabl
 
     While text arrives, every ``PARTIAL_SAVE_SECONDS`` (counted from the first text) the
     text so far is saved and the reply marked ``streaming`` (a reply that arrives whole
-    sooner goes straight from ``pending`` to ``complete``). If the reply is stopped meanwhile (``reply_save_partial``
-    returns ``False``), generation stops and the reply keeps what was saved.
+    sooner goes straight from ``pending`` to ``complete``). If the reply is stopped or
+    deleted meanwhile (``reply_save_partial`` returns ``False``), generation stops and
+    the reply keeps what was saved. The writer beats ``liveness.http_beat_key`` all along,
+    so if this process dies the reply is closed as failed within ``3 x LIVE_HEARTBEAT_SECONDS``
+    plus a sweep (issue 12), not after ``LIVE_REPLY_MAX_SECONDS``.
 
     Args:
         start: what ``chat_begin`` / ``retry_begin`` saved.
@@ -399,6 +541,7 @@ async def reply_generate(*, start: ChatStart, on_delta: Callable[[str], Awaitabl
     Raises:
         AssistantError / AssistantTimeout: the model failed; the reply is saved as
             ``failed`` with whatever text arrived, and the user's message is kept.
+        selectors.ConversationNotFound: the conversation was deleted while the reply was written.
     """
     reply = start.reply
     parts: list[str] = []
@@ -409,65 +552,147 @@ async def reply_generate(*, start: ChatStart, on_delta: Callable[[str], Awaitabl
     # model paid one (a fifth of the server's CPU with 500 in flight; BENCHMARKS.md).
     saved_at: float | None = None
     still_open = True
-    try:
-        async with aclosing(get_assistant().stream(start.history)) as deltas:
-            async for delta in deltas:
-                parts.append(delta)
-                if on_delta is not None:
-                    await on_delta(delta)
-                if saved_at is None:
-                    saved_at = loop.time()
-                if loop.time() - saved_at >= PARTIAL_SAVE_SECONDS:
-                    saved_at = loop.time()
-                    try:
-                        still_open = await db_async(reply_save_partial)(reply=reply, content="".join(parts))
-                    except (OperationalError, InterfaceError):
-                        # The database blinked: the next save, or the final one, keeps the text.
-                        still_open = True
-                    if not still_open:
-                        break
-        if still_open and not "".join(parts).strip():
-            raise AssistantError("the model returned an empty reply")
-    except BaseException:
-        # Whatever went wrong (the model, a bug, a cancelled request), the reply
-        # must not stay pending: keep the text that arrived and mark it failed.
-        text = "".join(parts)
-        await asyncio.shield(
-            retry_while_database_down(
-                lambda: db_async(reply_finish)(reply=reply, content=text, status=Message.Status.FAILED)
+    async with liveness.beating(liveness.http_beat_key(reply.pk)):
+        try:
+            async with aclosing(get_assistant().stream(start.history)) as deltas:
+                async for delta in deltas:
+                    parts.append(delta)
+                    if on_delta is not None:
+                        await on_delta(delta)
+                    if saved_at is None:
+                        saved_at = loop.time()
+                    if loop.time() - saved_at >= PARTIAL_SAVE_SECONDS:
+                        saved_at = loop.time()
+                        try:
+                            still_open = await db_async(reply_save_partial)(reply=reply, content="".join(parts))
+                        except (OperationalError, InterfaceError):
+                            # The database blinked: the next save, or the final one, keeps the text.
+                            still_open = True
+                        if not still_open:
+                            break
+            if still_open and not "".join(parts).strip():
+                raise AssistantError("the model returned an empty reply")
+        except BaseException:
+            # Whatever went wrong (the model, a bug, a cancelled request), the reply
+            # must not stay pending: keep the text that arrived and mark it failed.
+            text = "".join(parts)
+            await asyncio.shield(
+                retry_while_database_down(
+                    lambda: db_async(reply_finish)(reply=reply, content=text, status=Message.Status.FAILED)
+                )
             )
-        )
-        raise
-    if not still_open or not await retry_while_database_down(
-        lambda: db_async(reply_finish)(reply=reply, content="".join(parts), status=Message.Status.COMPLETE)
-    ):
-        # Closed elsewhere (stopped): answer with what the database holds.
-        await db_async(reply.refresh_from_db)(fields=["content", "status"])
+            raise
+        if not still_open or not await retry_while_database_down(
+            lambda: db_async(reply_finish)(reply=reply, content="".join(parts), status=Message.Status.COMPLETE)
+        ):
+            # Closed elsewhere (stopped), or deleted: answer with what the database holds.
+            await db_async(_reply_reread)(reply)
     return reply
 
 
-async def chat_send(*, user_id: str, conversation_id: uuid.UUID | str | None, text: str) -> Message:
+def _begin_beating(begin: Callable[..., ChatStart], **kwargs: Any) -> ChatStart:
+    start = begin(**kwargs)
+    if not start.replayed:
+        # The first beat, before the reply is ever handed to the model: a process that
+        # dies from here on leaves a beat that stops (liveness).
+        liveness.beat(liveness.http_beat_key(start.reply.pk))
+    return start
+
+
+async def chat_start(
+    *,
+    user_id: str,
+    conversation_id: uuid.UUID | str | None,
+    text: str,
+    idempotency: idempotency_rules.Idempotency | None = None,
+) -> ChatStart:
+    """``chat_begin`` for a plain HTTP door (the API, the page's form post): saves, beats, announces.
+
+    Stale replies closed on the way are announced on the channel layer (``reply.finished``).
+    Raises what ``chat_begin`` raises.
+    """
+    start = await db_async(_begin_beating)(
+        chat_begin, user_id=user_id, conversation_id=conversation_id, text=text, idempotency=idempotency
+    )
+    await events.publish_closed(list(start.closed))
+    return start
+
+
+def _status_of(exc: AssistantError) -> int:
+    return 504 if isinstance(exc, AssistantTimeout) else 503
+
+
+async def reply_answer(start: ChatStart, *, idempotency: idempotency_rules.Idempotency | None = None) -> Message:
+    """The reply to ``start`` for a plain HTTP door: generated, or for a replayed key the first result.
+
+    A replayed key answers as the first request did (draft-ietf-httpapi-idempotency-key-header):
+    its reply if it finished, ``AssistantTimeout`` / ``AssistantError`` again if it failed,
+    and ``IdempotencyKeyInUse`` (409) while it is still being written. A new key's outcome
+    is recorded (``idempotency.key_answered``) for later repeats.
+
+    Raises:
+        AssistantError / AssistantTimeout (503 / 504), idempotency.IdempotencyKeyInUse (409),
+        selectors.ConversationNotFound (404: deleted meanwhile).
+    """
+    if start.replayed:
+        reply = start.reply
+        if not reply.is_finished:
+            raise idempotency_rules.IdempotencyKeyInUse
+        if reply.status == Message.Status.FAILED:
+            if start.response_status == 504:
+                raise AssistantTimeout("the first request with this key timed out")
+            raise AssistantError("the first request with this key failed")
+        return reply
+    try:
+        reply = await reply_generate(start=start)
+    except AssistantError as exc:
+        if idempotency is not None:
+            await db_async(idempotency_rules.key_answered)(
+                user_id=start.conversation.user_id, key=idempotency.key, status=_status_of(exc)
+            )
+        raise
+    if idempotency is not None:
+        await db_async(idempotency_rules.key_answered)(
+            user_id=start.conversation.user_id, key=idempotency.key, status=200
+        )
+    return reply
+
+
+async def chat_send(
+    *,
+    user_id: str,
+    conversation_id: uuid.UUID | str | None,
+    text: str,
+    idempotency: idempotency_rules.Idempotency | None = None,
+) -> Message:
     """The whole chat turn of ``POST /api/{user_id}/chat``: save, ask, save.
 
     Args:
         user_id: the sender (JWT subject).
         conversation_id: conversation to continue, or ``None`` for a new one.
         text: the message, already checked by ``message_text_clean``.
+        idempotency: the request's ``Idempotency-Key``, or ``None``.
 
     Returns:
-        The complete assistant message (its ``conversation_id`` names the conversation).
+        The assistant message (its ``conversation_id`` names the conversation).
 
     Raises:
-        selectors.ConversationNotFound: not the user's conversation (404).
+        selectors.ConversationNotFound: not the user's conversation, or deleted meanwhile (404).
+        ReplyInProgress: a reply of the conversation is being written (409).
+        idempotency.IdempotencyKeyInUse (409) / IdempotencyKeyReused (422).
         AssistantError / AssistantTimeout: the model failed (503 / 504); the user's
             message is saved and the reply is marked failed.
     """
-    start = await db_async(chat_begin)(user_id=user_id, conversation_id=conversation_id, text=text)
-    return await reply_generate(start=start)
+    start = await chat_start(user_id=user_id, conversation_id=conversation_id, text=text, idempotency=idempotency)
+    return await reply_answer(start, idempotency=idempotency)
 
 
-@transaction.atomic
-def retry_begin(*, user_id: str, conversation_id: uuid.UUID | str) -> ChatStart:
+def retry_begin(
+    *,
+    user_id: str,
+    conversation_id: uuid.UUID | str,
+    idempotency: idempotency_rules.Idempotency | None = None,
+) -> ChatStart:
     """Prepare a new reply to the conversation's last user message, in one transaction.
 
     The user's message is not saved again. A failed or stopped reply to it is
@@ -477,19 +702,24 @@ def retry_begin(*, user_id: str, conversation_id: uuid.UUID | str) -> ChatStart:
     Args:
         user_id: the owner (JWT subject).
         conversation_id: the conversation, possibly malformed.
+        idempotency: the request's ``Idempotency-Key``, or ``None`` (see ``chat_begin``).
 
     Raises:
         selectors.ConversationNotFound: not the user's conversation (404).
         ReplyInProgress: its last reply is still pending or streaming (409).
         NothingToRetry: no user message, or its last one has a complete reply (409).
+        idempotency.IdempotencyKeyReused: the key was used for a different request (422).
     """
-    pk = selectors.parse_uuid(conversation_id)
-    # The row lock orders a retry against concurrent sends and retries (PostgreSQL).
-    conversation = Conversation.objects.select_for_update().filter(pk=pk, user_id=user_id).first() if pk else None
-    if conversation is None:
-        raise selectors.ConversationNotFound
+    return _with_idempotency(_retry_begin, user_id=user_id, idempotency=idempotency, conversation_id=conversation_id)
+
+
+@transaction.atomic
+def _retry_begin(
+    *, user_id: str, conversation_id: uuid.UUID | str, idempotency: idempotency_rules.Idempotency | None
+) -> ChatStart:
+    conversation = _locked_conversation(user_id=user_id, conversation_id=conversation_id)
     now = timezone.now()
-    reply_close_stale(conversation=conversation)
+    closed = _refuse_while_replying(conversation)
     messages = Message.objects.filter(conversation=conversation)
     user_message = messages.filter(role=Message.Role.USER).order_by("-created_at", "-id").first()
     if user_message is None:
@@ -497,30 +727,45 @@ def retry_begin(*, user_id: str, conversation_id: uuid.UUID | str) -> ChatStart:
     answers = messages.filter(
         Q(created_at__gt=user_message.created_at) | Q(created_at=user_message.created_at, id__gt=user_message.id)
     )
-    statuses = set(answers.values_list("status", flat=True))
-    if statuses & set(IN_PROGRESS_STATUSES):
-        raise ReplyInProgress
-    if Message.Status.COMPLETE in statuses:
+    if answers.filter(status=Message.Status.COMPLETE).exists():
         raise NothingToRetry
     answers.delete()
     reply = _pending_reply(conversation=conversation, created_at=max(now, user_message.created_at + _ONE_MICROSECOND))
+    if idempotency is not None:
+        idempotency_rules.key_record(
+            user_id=user_id,
+            idempotency=idempotency,
+            conversation_id=conversation.pk,
+            message_id=user_message.pk,
+            reply_id=reply.pk,
+        )
     reply.save(force_insert=True)
     conversation.updated_at = max(now, reply.created_at)
     conversation.save(update_fields=["updated_at"])
     return ChatStart(
-        conversation=conversation, user_message=user_message, reply=reply, history=_history(conversation, user_message)
+        conversation=conversation,
+        user_message=user_message,
+        reply=reply,
+        history=_history(conversation, user_message),
+        closed=tuple(closed),
     )
 
 
-async def chat_retry(*, user_id: str, conversation_id: uuid.UUID | str) -> Message:
+async def chat_retry(
+    *, user_id: str, conversation_id: uuid.UUID | str, idempotency: idempotency_rules.Idempotency | None = None
+) -> Message:
     """``POST /api/{user_id}/conversations/{id}/retry``: answer the last user message again.
 
     Returns:
-        The new complete assistant message (see ``retry_begin`` for what is replaced).
+        The new assistant message (see ``retry_begin`` for what is replaced).
 
     Raises:
         selectors.ConversationNotFound (404), ReplyInProgress (409), NothingToRetry (409),
+        idempotency.IdempotencyKeyInUse (409) / IdempotencyKeyReused (422),
         AssistantError / AssistantTimeout (503 / 504; the new reply is marked failed).
     """
-    start = await db_async(retry_begin)(user_id=user_id, conversation_id=conversation_id)
-    return await reply_generate(start=start)
+    start = await db_async(_begin_beating)(
+        retry_begin, user_id=user_id, conversation_id=conversation_id, idempotency=idempotency
+    )
+    await events.publish_closed(list(start.closed))
+    return await reply_answer(start, idempotency=idempotency)

@@ -21,7 +21,9 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from conversations.assistant import AssistantError, AssistantTimeout
+from conversations import events
+from conversations.assistant import AssistantBusy, AssistantError, AssistantTimeout
+from conversations.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 from conversations.selectors import ConversationNotFound, MessageNotFound
 from conversations.services import NothingToRetry, ReplyInProgress
 
@@ -34,6 +36,13 @@ CSRF_DETAIL = "The page's security token is missing or out of date. Reload the p
 INTERNAL_DETAIL = "An unexpected error occurred. Please try again."
 UNAVAILABLE_ERROR = "Service unavailable"
 UNAVAILABLE_DETAIL = "The service is temporarily unavailable. Please try again."
+REPLY_IN_PROGRESS_DETAIL = (
+    "A reply is still being written in this conversation. Wait for it to finish (or stop it), then send again."
+)
+KEY_IN_USE_DETAIL = "A request with this Idempotency-Key is still being answered. Wait a moment, then repeat it."
+KEY_REUSED_DETAIL = "This Idempotency-Key was already used for a different request. Use a new key for a new request."
+# Seconds a client is asked to wait when the model server is rate-limiting us.
+BUSY_RETRY_AFTER_SECONDS = 5
 # The database cannot be reached (restarting, connection cut, pool exhausted): a
 # passing outage, answered 503 rather than 500 (issue "Hardening": faults).
 DATABASE_DOWN = (OperationalError, InterfaceError)
@@ -71,16 +80,17 @@ def _describe(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
     if isinstance(exc, DATABASE_DOWN):
         return 503, UNAVAILABLE_ERROR, UNAVAILABLE_DETAIL, {}
     if isinstance(exc, AssistantTimeout):
-        return 504, "Assistant timeout", "The assistant took too long to answer. Please try again.", {}
+        return 504, events.TIMEOUT_ERROR, events.TIMEOUT_DETAIL, {}
+    if isinstance(exc, AssistantBusy):
+        return 503, events.BUSY_ERROR, events.BUSY_DETAIL, {"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)}
     if isinstance(exc, AssistantError):
-        return 503, "Assistant unavailable", "The assistant could not answer right now. Please try again.", {}
+        return 503, events.FAILED_ERROR, events.FAILED_DETAIL, {}
     if isinstance(exc, ReplyInProgress):
-        return (
-            409,
-            "Conflict",
-            "The assistant is still answering this conversation. Wait for the reply, then try again.",
-            {},
-        )
+        return 409, "Reply in progress", REPLY_IN_PROGRESS_DETAIL, {}
+    if isinstance(exc, IdempotencyKeyInUse):
+        return 409, "Conflict", KEY_IN_USE_DETAIL, {"Retry-After": "1"}
+    if isinstance(exc, IdempotencyKeyReused):
+        return 422, "Unprocessable content", KEY_REUSED_DETAIL, {}
     if isinstance(exc, NothingToRetry):
         return 409, "Nothing to retry", "The last message already has a reply. Send a new message instead.", {}
     if isinstance(exc, ConversationNotFound):

@@ -11,6 +11,7 @@ from typing import Any
 from adrf.views import APIView as AsyncAPIView
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -19,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conversations import selectors, services
+from conversations import idempotency, selectors, services
 from conversations.api import serializers as s
 from conversations.api.parsers import LimitedJSONParser
 from conversations.api.permissions import PathUserMatches
@@ -37,6 +38,53 @@ _USER_ID = OpenApiParameter("user_id", str, OpenApiParameter.PATH, description="
 _CONVERSATION_ID = OpenApiParameter(
     "conversation_id", str, OpenApiParameter.PATH, description="A conversation id (UUID)."
 )
+
+
+_IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    # Visible ASCII, no space at either end (HTTP trims them).
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]([ -~]{0,253}[!-~])?$"},
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Optional (IETF draft-ietf-httpapi-idempotency-key-header): 1..255 visible ASCII characters, "
+        "e.g. a UUID, quoted or not. A repeat with the same key and body saves nothing new and answers "
+        "as the first request did; 409 while the first is still being answered; 422 for the same key "
+        "with a different body. Keys are per user and kept at least 24 hours."
+    ),
+)
+_KEY_ERRORS = {
+    409: OpenApiResponse(
+        _ERROR,
+        description="A reply is still being written in this conversation, or the first request with "
+        "this Idempotency-Key is still being answered.",
+    ),
+    422: OpenApiResponse(_ERROR, description="The Idempotency-Key was used for a different request."),
+}
+
+
+def idempotency_of(
+    request: Request, *, operation: str, conversation_id: object, text: str | None = None
+) -> idempotency.Idempotency | None:
+    """The request's ``Idempotency-Key`` header as an ``Idempotency``, or ``None`` without one.
+
+    The draft writes the key as a structured-field string (``"..."``, RFC 8941); a bare
+    token is accepted too.
+
+    Raises:
+        rest_framework.exceptions.ValidationError: a malformed key (400).
+    """
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if len(raw) >= 3 and raw[0] == raw[-1] == '"':
+        raw = raw[1:-1]
+    try:
+        key = idempotency.key_clean(raw)
+    except DjangoValidationError as exc:
+        raise exceptions.ValidationError({"Idempotency-Key": exc.messages}) from None
+    return idempotency.idempotency_for(key=key, operation=operation, conversation_id=conversation_id, text=text)
 
 
 class InvalidCredentials(exceptions.APIException):
@@ -65,13 +113,14 @@ class ChatView(AsyncAPIView):
 
     @extend_schema(
         operation_id="chat_send",
-        parameters=[_USER_ID],
+        parameters=[_USER_ID, _IDEMPOTENCY_KEY],
         request=s.ChatRequestSerializer,
         responses={
             200: s.ChatResponseSerializer,
             **_BAD_INPUT,
             **_COMMON_ERRORS,
             **_NOT_FOUND,
+            **_KEY_ERRORS,
             413: OpenApiResponse(_ERROR, description="Body too large."),
             415: OpenApiResponse(_ERROR, description="Body is not JSON."),
             429: OpenApiResponse(_ERROR, description="Too many messages; see Retry-After."),
@@ -82,10 +131,12 @@ class ChatView(AsyncAPIView):
     async def post(self, request: Request, user_id: str) -> Response:
         form = s.ChatRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
+        conversation_id, text = form.validated_data.get("conversation_id"), form.validated_data["message"]
         reply = await services.chat_send(
             user_id=user_id,
-            conversation_id=form.validated_data.get("conversation_id"),
-            text=form.validated_data["message"],
+            conversation_id=conversation_id,
+            text=text,
+            idempotency=idempotency_of(request, operation=idempotency.CHAT, conversation_id=conversation_id, text=text),
         )
         return Response(s.ChatResponseSerializer(reply).data)
 
@@ -103,14 +154,18 @@ class RetryView(AsyncAPIView):
 
     @extend_schema(
         operation_id="conversations_retry",
-        parameters=[_USER_ID, _CONVERSATION_ID],
+        parameters=[_USER_ID, _CONVERSATION_ID, _IDEMPOTENCY_KEY],
         request=None,
         responses={
             200: s.ChatResponseSerializer,
+            400: OpenApiResponse(_ERROR, description="A malformed Idempotency-Key."),
             **_COMMON_ERRORS,
             **_NOT_FOUND,
+            **_KEY_ERRORS,
             409: OpenApiResponse(
-                _ERROR, description="A reply is still being written, or the last message is answered."
+                _ERROR,
+                description="A reply is still being written, the last message is already answered, "
+                "or the first request with this Idempotency-Key is still being answered.",
             ),
             429: OpenApiResponse(_ERROR, description="Too many messages; see Retry-After."),
             503: OpenApiResponse(_ERROR, description="The assistant could not answer; the reply is marked failed."),
@@ -118,7 +173,11 @@ class RetryView(AsyncAPIView):
         },
     )
     async def post(self, request: Request, user_id: str, conversation_id: str) -> Response:
-        reply = await services.chat_retry(user_id=user_id, conversation_id=conversation_id)
+        reply = await services.chat_retry(
+            user_id=user_id,
+            conversation_id=conversation_id,
+            idempotency=idempotency_of(request, operation=idempotency.RETRY, conversation_id=conversation_id),
+        )
         return Response(s.ChatResponseSerializer(reply).data)
 
 

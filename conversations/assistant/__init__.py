@@ -11,6 +11,7 @@ from django.conf import settings
 
 from conversations.assistant.base import (
     Assistant,
+    AssistantBusy,
     AssistantError,
     AssistantTimeout,
     ChatTurn,
@@ -19,6 +20,7 @@ from conversations.assistant.offline import OfflineAssistant
 
 __all__ = [
     "Assistant",
+    "AssistantBusy",
     "AssistantError",
     "AssistantTimeout",
     "ChatTurn",

@@ -26,6 +26,11 @@ class AssistantError(Exception):
     """
 
 
+class AssistantBusy(AssistantError):
+    """The model server is rate-limiting us (HTTP 429 after the retries). The API answers 503,
+    saying the assistant is busy and to wait a moment (issue 12, "A page that never traps")."""
+
+
 class AssistantTimeout(AssistantError):
     """The model did not answer within the configured time. The API answers 504."""
 

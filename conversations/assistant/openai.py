@@ -29,7 +29,7 @@ import httpx2
 import openai
 from openai import AsyncOpenAI
 
-from conversations.assistant.base import AssistantError, AssistantTimeout, ChatTurn
+from conversations.assistant.base import AssistantBusy, AssistantError, AssistantTimeout, ChatTurn
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +180,8 @@ class OpenAIAssistant:
             level = logging.ERROR if 400 <= exc.status_code < 500 and exc.status_code != 429 else logging.WARNING
             # A 4xx other than 429 is a configuration problem (key, model name).
             logger.log(level, "The model answered HTTP %s: %s", exc.status_code, exc.message)
+            if exc.status_code == 429:
+                raise AssistantBusy("the model answered HTTP 429 (rate limited)") from exc
             raise AssistantError(f"the model answered HTTP {exc.status_code}") from exc
         except (openai.APIConnectionError, httpx2.TransportError) as exc:
             # The SDK wraps what fails before the answer starts; a connection cut while the

@@ -24,8 +24,8 @@ pytestmark = pytest.mark.django_db
 
 NOT_FOUND = {"error": "Not found", "detail": "Conversation not found"}
 IN_PROGRESS = {
-    "error": "Conflict",
-    "detail": "The assistant is still answering this conversation. Wait for the reply, then try again.",
+    "error": "Reply in progress",
+    "detail": "A reply is still being written in this conversation. Wait for it to finish (or stop it), then send again.",
 }
 NOTHING = {"error": "Nothing to retry", "detail": "The last message already has a reply. Send a new message instead."}
 

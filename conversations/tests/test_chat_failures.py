@@ -43,6 +43,9 @@ def model(fake_openai: FakeOpenAI) -> FakeOpenAI:
     return fake_openai
 
 
+BUSY = {"error": "Assistant busy", "detail": "The assistant is busy right now. Please wait a moment, then try again."}
+
+
 def chat(client: APIClient, user_id: str, message: str, conversation_id: str | None = None):
     body = {"message": message} if conversation_id is None else {"message": message, "conversation_id": conversation_id}
     return client.post(f"/api/{user_id}/chat", data=json.dumps(body), content_type="application/json")
@@ -55,7 +58,8 @@ def retry(client: APIClient, user_id: str, conversation_id: str):
 FAILURES = [
     # (switches, status, body, partial text kept)
     ({"mode": "error500"}, 503, UNAVAILABLE, ""),
-    ({"mode": "ratelimit", "retry_after": 30}, 503, UNAVAILABLE, ""),
+    # A rate-limited model: the assistant is busy, wait a moment (issue 12).
+    ({"mode": "ratelimit", "retry_after": 30}, 503, BUSY, ""),
     ({"mode": "cut", "cut_after": 2}, 503, UNAVAILABLE, PARTIAL),
     ({"mode": "malformed", "cut_after": 2}, 503, UNAVAILABLE, PARTIAL),
     ({"mode": "hang"}, 504, TIMED_OUT, ""),

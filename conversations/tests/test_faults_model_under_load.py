@@ -9,7 +9,9 @@ text, for one behaviour: a healthy answer, a slow one, a 500, a 429 with
 token. Afterwards (contract: POST chat, Errors; FR-006, FR-014, SC-008):
 
 * every answer is 200 with the whole reply, or the contract's 503/504 body;
-* every user message is stored exactly once, right before its reply;
+* every user message is stored exactly once, right before its reply (sends to one
+  conversation are refused with 409 while its reply is written, and sent again with
+  the same Idempotency-Key until accepted: issue 12);
 * every reply is complete (the 200s, with the text answered) or failed (the
   503/504s); none is left pending or streaming.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -41,13 +44,14 @@ UNAVAILABLE = {
     "error": "Assistant unavailable",
     "detail": "The assistant could not answer right now. Please try again.",
 }
+BUSY = {"error": "Assistant busy", "detail": "The assistant is busy right now. Please wait a moment, then try again."}
 TIMED_OUT = {"error": "Assistant timeout", "detail": "The assistant took too long to answer. Please try again."}
 # marker in the message -> the answer the client must get
 KINDS: dict[str, tuple[str, int, dict[str, str] | None]] = {
     "ok": ("", 200, None),
     "slow": ("[fake:latency=1.5]", 200, None),
     "error500": ("[fake:error500]", 503, UNAVAILABLE),
-    "ratelimit": ("[fake:ratelimit]", 503, UNAVAILABLE),
+    "ratelimit": ("[fake:ratelimit]", 503, BUSY),
     "cut": ("[fake:cut]", 503, UNAVAILABLE),
     "malformed": ("[fake:malformed]", 503, UNAVAILABLE),
     "hang": ("[fake:hang]", 504, TIMED_OUT),
@@ -76,11 +80,19 @@ def server(on_postgres: None, fake_openai: FakeOpenAI, tmp_path: Path):
 
 
 async def _send(client: httpx2.AsyncClient, user: str, conversation_id: str | None, text: str) -> httpx2.Response:
+    """One chat, as a careful client sends it: with an Idempotency-Key, sent again with the same
+    key while the conversation's previous reply is still being written (409, one reply at a time)."""
     token = issue_token(user_id=user)[0]
     body: dict[str, Any] = {"message": text}
     if conversation_id:
         body["conversation_id"] = conversation_id
-    return await client.post(f"/api/{user}/chat", json=body, headers={"Authorization": f"Bearer {token}"})
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
+    while True:
+        response = await client.post(f"/api/{user}/chat", json=body, headers=headers)
+        if response.status_code != 409:
+            return response
+        assert response.json()["error"] == "Reply in progress", response.text
+        await asyncio.sleep(0.1)
 
 
 def test_every_message_is_kept_and_every_reply_closed_while_the_model_fails(

@@ -1,11 +1,14 @@
-"""100 concurrent sends to one conversation: all 200 messages stored, in a consistent order (issue "Hardening").
+"""100 concurrent sends to one conversation: each stored once, in a consistent order (issues "Hardening", 12).
 
 A real uvicorn process on the test's PostgreSQL database, the offline assistant.
-The 100 requests for one conversation are sent at once; ``chat_begin`` serialises
+The 100 requests for one conversation are sent at once, each with its own
+``Idempotency-Key``. One reply at a time per conversation (issue 12): while a reply is
+being written, a send is refused with 409 "Reply in progress" and saves nothing; each
+client sends again with the same key until it is accepted. ``chat_begin`` serialises
 them on the conversation's row lock. What is asserted afterwards (FR-005, FR-006):
 
-* all 100 answered 200, and exactly 200 messages are stored (100 user, 100 replies,
-  every reply complete);
+* all 100 were finally answered 200, and exactly 200 messages are stored (100 user,
+  100 replies, every reply complete): no refused send left a trace, none was stored twice;
 * in ``(created_at, id)`` order, the order every door shows, the conversation reads
   user, reply, user, reply...: each reply is the one the API answered for the user
   message right before it, and ``created_at`` strictly increases (no ties left to
@@ -16,6 +19,7 @@ them on the conversation's row lock. What is asserted afterwards (FR-005, FR-006
 from __future__ import annotations
 
 import asyncio
+import uuid
 from itertools import pairwise
 from pathlib import Path
 
@@ -53,20 +57,30 @@ def test_100_concurrent_sends_to_one_conversation_are_all_stored_in_order(server
     token = issue_token(user_id=USER)[0]
     texts = [f"concurrent message {n:03d}" for n in range(SENDS)]
 
+    refused = 0
+
+    async def send(client: httpx2.AsyncClient, text: str) -> httpx2.Response:
+        nonlocal refused
+        body = {"message": text, "conversation_id": str(conversation.pk)}
+        key = {"Idempotency-Key": str(uuid.uuid4())}
+        while True:
+            response = await client.post(f"/api/{USER}/chat", json=body, headers=key)
+            if response.status_code != 409:
+                return response
+            assert response.json()["error"] == "Reply in progress", response.text
+            refused += 1
+            await asyncio.sleep(0.05)
+
     async def load() -> list[httpx2.Response]:
         limits = httpx2.Limits(max_connections=SENDS, max_keepalive_connections=SENDS)
         headers = {"Authorization": f"Bearer {token}"}
         async with httpx2.AsyncClient(base_url=server, timeout=60, limits=limits, headers=headers) as client:
-            return await asyncio.gather(
-                *(
-                    client.post(f"/api/{USER}/chat", json={"message": text, "conversation_id": str(conversation.pk)})
-                    for text in texts
-                )
-            )
+            return await asyncio.gather(*(send(client, text) for text in texts))
 
     responses = asyncio.run(load())
 
     assert [response.status_code for response in responses] == [200] * SENDS
+    assert refused > 0  # they did meet a reply in progress
     answered = {text: response.json()["message_id"] for text, response in zip(texts, responses, strict=True)}
     rows = invariants.rows_from_orm()
     assert len(rows) == 2 * SENDS
@@ -90,7 +104,10 @@ def test_100_concurrent_sends_to_one_conversation_are_all_stored_in_order(server
             "answered_504": 0,
             "messages_checked": len(rows),
             "lost": 0,
-            "notes": "one conversation; (created_at, id) order strictly user, own reply, ...; updated_at >= newest",
+            "notes": (
+                f"one conversation; {refused} sends refused (409, reply in progress) and sent again with "
+                "their key; (created_at, id) order strictly user, own reply, ...; updated_at >= newest"
+            ),
         },
     )
 

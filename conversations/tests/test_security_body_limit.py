@@ -1,10 +1,13 @@
-"""Bodies over the size limit are refused early, without being read whole.
+"""Bodies over the size limit are refused early, without being read whole; bodies too slow, after a deadline.
 
 Django's ASGI handler reads a whole body before any view runs, so the limit is
 enforced in front of it (``chatsite.limits.RequestBodyLimitMiddleware``). Checked
 in process (counting the chunks the app pulls) and against a real uvicorn server
 with raw sockets: a huge declared ``Content-Length`` and an endless chunked body
-(contract: Errors; issue "Hardening", hostile input).
+(contract: Errors; issue "Hardening", hostile input). In process too: a body that
+stops arriving is answered 408 without the app being called, and a normal request
+reaches the app with its body and the server's later messages (issue 12, "Sockets
+that stay up"; the same against uvicorn: test_faults_slow_clients.py).
 """
 
 from __future__ import annotations
@@ -97,6 +100,103 @@ def test_a_body_within_the_limit_reaches_the_app(settings: Any) -> None:
     body = iter([b"x" * 4096] * (LIMIT // 4096))
     sent, _ = run(RequestBodyLimitMiddleware(BodyReadingApp()), [(b"content-length", str(LIMIT).encode())], body)
     assert sent[0]["status"] == 200
+
+
+TOO_SLOW = {"error": "Request timeout", "detail": "The request body took too long to arrive. Please try again."}
+
+
+class RecordingApp:
+    """Stands in for Django: records what it receives (the body, then one more message), answers 201."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.received.append(await receive())
+        await send({"type": "http.response.start", "status": 201, "headers": [(b"x-app", b"yes")]})
+        await send({"type": "http.response.body", "body": b"created"})
+        self.received.append(await receive())
+
+
+def serve(app: Any, method: str, headers: list[tuple[bytes, bytes]], messages: list[dict[str, Any]]) -> list[Any]:
+    """Call ``app`` as a server would, delivering ``messages`` in order, then nothing ever again."""
+    queue = iter(messages)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        message = next(queue, None)
+        if message is None:
+            await asyncio.Event().wait()  # the client stopped sending
+        return message
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "http_version": "1.1", "method": method, "path": "/api/1/chat", "headers": headers}
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), timeout=10))
+    return sent
+
+
+def test_a_body_that_stops_arriving_is_answered_408_and_never_reaches_the_app(settings: Any) -> None:
+    settings.REQUEST_BODY_TIMEOUT_SECONDS = 0.05
+    inner = RecordingApp()
+    sent = serve(
+        RequestBodyLimitMiddleware(inner),
+        "POST",
+        [(b"content-length", b"100")],
+        [{"type": "http.request", "body": b'{"mess', "more_body": True}],
+    )
+    assert inner.received == []
+    assert sent[0]["status"] == 408
+    assert (b"connection", b"close") in sent[0]["headers"]
+    assert json.loads(sent[1]["body"]) == TOO_SLOW
+    assert len(sent) == 2
+
+
+def test_a_body_arriving_in_pieces_reaches_the_app_whole_and_the_rest_is_untouched() -> None:
+    inner = RecordingApp()
+    sent = serve(
+        RequestBodyLimitMiddleware(inner),
+        "POST",
+        [(b"content-length", b"16")],
+        [
+            {"type": "http.request", "body": b'{"message"', "more_body": True},
+            {"type": "http.request", "body": b"", "more_body": True},
+            {"type": "http.request", "body": b': "hi"}', "more_body": False},
+            {"type": "http.disconnect"},
+        ],
+    )
+    assert inner.received == [
+        {"type": "http.request", "body": b'{"message": "hi"}', "more_body": False},
+        {"type": "http.disconnect"},  # what the server sent next, passed through
+    ]
+    assert sent == [
+        {"type": "http.response.start", "status": 201, "headers": [(b"x-app", b"yes")]},
+        {"type": "http.response.body", "body": b"created"},
+    ]
+
+
+def test_a_request_without_a_body_reaches_the_app_as_the_server_sent_it() -> None:
+    inner = RecordingApp()
+    sent = serve(
+        RequestBodyLimitMiddleware(inner),
+        "GET",
+        [(b"host", b"testserver")],
+        [{"type": "http.request", "body": b"", "more_body": False}, {"type": "http.disconnect"}],
+    )
+    assert inner.received == [{"type": "http.request", "body": b"", "more_body": False}, {"type": "http.disconnect"}]
+    assert sent[0]["status"] == 201
+
+
+def test_a_client_gone_mid_body_is_dropped_without_an_answer() -> None:
+    inner = RecordingApp()
+    sent = serve(
+        RequestBodyLimitMiddleware(inner),
+        "POST",
+        [(b"transfer-encoding", b"chunked")],
+        [{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}],
+    )
+    assert inner.received == [] and sent == []
 
 
 # --- Against a real uvicorn server -----------------------------------------------------------------
