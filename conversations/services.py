@@ -635,12 +635,13 @@ async def reply_answer(start: ChatStart, *, idempotency: idempotency_rules.Idemp
         selectors.ConversationNotFound (404: deleted meanwhile).
     """
     if start.replayed:
-        reply = start.reply
-        if not reply.is_finished:
+        # The first answer, as sent; if it was never sent (its process died), the reply's state.
+        reply, status = start.reply, start.response_status
+        if status is None and not reply.is_finished:
             raise idempotency_rules.IdempotencyKeyInUse
-        if reply.status == Message.Status.FAILED:
-            if start.response_status == 504:
-                raise AssistantTimeout("the first request with this key timed out")
+        if status == 504:
+            raise AssistantTimeout("the first request with this key timed out")
+        if status == 503 or (status is None and reply.status == Message.Status.FAILED):
             raise AssistantError("the first request with this key failed")
         return reply
     try:
