@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, IdempotencyKey, Message
 
 ADMIN_PREVIEW_MESSAGES = 50
 
@@ -81,3 +81,26 @@ class MessageAdmin(ReadOnlyAdmin):
     @admin.display(description="content")
     def short_content(self, obj: Message) -> str:
         return obj.content[:80]
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(ReadOnlyAdmin):
+    """Who repeated what (issue 12): a key, the messages it saved and the answer it got."""
+
+    list_display = ["created_at", "user_id", "key", "response_status", "conversation_id"]
+    list_filter = ["response_status", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["user_id", "key"]
+    ordering = ["-created_at"]
+    list_per_page = 100
+    show_full_result_count = False
+    fields = [
+        "user_id",
+        "key",
+        "fingerprint",
+        "conversation_id",
+        "message_id",
+        "reply_id",
+        "response_status",
+        "created_at",
+    ]
+    readonly_fields = fields

@@ -91,33 +91,35 @@ def reply_liveness(reply_id: uuid.UUID) -> str:
 
 
 def beat(key: str) -> None:
-    """Record that the writer of ``key`` is alive now (an unreachable cache is logged by the cache, not raised)."""
-    cache.set(key, time.time(), timeout=heartbeat_ttl())
+    """Record that the writer of ``key`` is alive now. Never raises: a cache that cannot be
+    written leaves the reply's liveness "unknown" (the age rule), never breaks a chat turn."""
+    try:
+        cache.set(key, time.time(), timeout=heartbeat_ttl())
+    except Exception:
+        logger.warning("could not record the heartbeat %s", key, exc_info=True)
 
 
 @contextlib.asynccontextmanager
 async def beating(key: str) -> AsyncIterator[None]:
-    """Beat ``key`` every ``LIVE_HEARTBEAT_SECONDS`` while the block runs; forget it afterwards.
+    """Beat ``key`` every ``LIVE_HEARTBEAT_SECONDS`` while the block runs.
 
     The first beat is the caller's (``beat``, written where the reply is created, so a
-    process that dies at once is already on record).
+    process that dies at once is already on record). The key is not deleted afterwards:
+    only replies still pending or streaming are judged, so a finished reply's beat is
+    never read, and it expires by itself (``heartbeat_ttl``); a delete would cost a
+    thread hop and a cache round trip on every chat turn.
     """
 
     async def loop() -> None:
         while True:
             await asyncio.sleep(settings.LIVE_HEARTBEAT_SECONDS)
-            try:
-                await sync_to_async(beat, thread_sensitive=False)(key)
-            except Exception:
-                logger.warning("could not record the heartbeat %s", key, exc_info=True)
+            await sync_to_async(beat, thread_sensitive=False)(key)
 
     task = asyncio.create_task(loop())
     try:
         yield
     finally:
         task.cancel()
-        with contextlib.suppress(Exception):
-            await cache.adelete(key)
 
 
 def replies_in_progress(*, conversation_id: uuid.UUID) -> list[Message]:

@@ -37,7 +37,10 @@ KEY_REUSED = {
     "error": "Unprocessable content",
     "detail": "This Idempotency-Key was already used for a different request. Use a new key for a new request.",
 }
-UNAVAILABLE = {"error": "Assistant unavailable", "detail": "The assistant could not answer right now. Please try again."}
+UNAVAILABLE = {
+    "error": "Assistant unavailable",
+    "detail": "The assistant could not answer right now. Please try again.",
+}
 TIMED_OUT = {"error": "Assistant timeout", "detail": "The assistant took too long to answer. Please try again."}
 
 
@@ -136,7 +139,9 @@ def test_a_repeat_while_the_first_is_still_answered_is_409(api: APIClient, owner
 def test_a_repeat_after_the_first_writer_died_answers_its_failure(api: APIClient, owner_id: str, settings) -> None:
     """The first request's process died mid-reply: the repeat closes the dead reply and answers 503, saving nothing."""
     conversation = make_conversation(owner_id, messages=2)
-    key = idempotency.idempotency_for(key="dead", operation=idempotency.CHAT, conversation_id=conversation.pk, text="Go")
+    key = idempotency.idempotency_for(
+        key="dead", operation=idempotency.CHAT, conversation_id=conversation.pk, text="Go"
+    )
     start = services.chat_begin(user_id=owner_id, conversation_id=conversation.pk, text="Go", idempotency=key)
     services.reply_save_partial(reply=start.reply, content="Half a")
     from django.core.cache import cache
@@ -240,7 +245,9 @@ def test_a_send_after_a_failed_reply_is_accepted(api: APIClient, owner_id: str) 
     set_assistant(FailingAssistant(AssistantError("down")))
     first = chat(api, owner_id, {"message": "One"})
     set_assistant(None)
-    second = chat(api, owner_id, {"message": "Two", "conversation_id": Message.objects.get(role="user").conversation_id.hex})
+    second = chat(
+        api, owner_id, {"message": "Two", "conversation_id": Message.objects.get(role="user").conversation_id.hex}
+    )
     assert (first.status_code, second.status_code) == (503, 200)
 
 
@@ -285,3 +292,12 @@ async def test_the_sweep_closes_a_dead_writers_reply_without_anyone_reading(owne
     assert [reply.pk for reply in closed] == [start.reply.pk]
     statuses = dict(await sync_to_async(lambda: list(Message.objects.values_list("pk", "status")))())
     assert statuses[start.reply.pk] == "failed" and statuses[alive.reply.pk] == "pending"
+
+
+def test_the_admin_lists_keys_read_only(admin_client, api: APIClient, owner_id: str) -> None:
+    chat(api, owner_id, {"message": "Seen by staff"}, key="admin-key")
+    page = admin_client.get("/admin/conversations/idempotencykey/")
+    assert page.status_code == 200 and b"admin-key" in page.content
+    row = IdempotencyKey.objects.get()
+    assert admin_client.get(f"/admin/conversations/idempotencykey/{row.pk}/change/").status_code == 200
+    assert admin_client.get("/admin/conversations/idempotencykey/add/").status_code == 403
