@@ -644,6 +644,27 @@ async def reply_answer(start: ChatStart, *, idempotency: idempotency_rules.Idemp
         if status == 503 or (status is None and reply.status == Message.Status.FAILED):
             raise AssistantError("the first request with this key failed")
         return reply
+    # The reply is written to the end even if the client hangs up meanwhile (Django cancels
+    # the view on http.disconnect): a client whose connection dropped after sending finds
+    # the whole reply by repeating its key, or by reading the conversation (issue 12).
+    task = asyncio.ensure_future(_generate_and_record(start, idempotency))
+    _detached.add(task)
+    task.add_done_callback(_forget)
+    return await asyncio.shield(task)
+
+
+# Replies still being written for a request that went away: strong references (asyncio
+# keeps only weak ones to running tasks).
+_detached: set[asyncio.Future[Message]] = set()
+
+
+def _forget(task: asyncio.Future[Message]) -> None:
+    _detached.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a failure nobody waited for is in the reply's status, not a log warning
+
+
+async def _generate_and_record(start: ChatStart, idempotency: idempotency_rules.Idempotency | None) -> Message:
     try:
         reply = await reply_generate(start=start)
     except AssistantError as exc:
