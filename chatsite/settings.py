@@ -123,6 +123,12 @@ if DATABASE_URL:
             # Seconds a request waits for a connection (all busy, or the server down)
             # before it is answered 503 "Service unavailable" (psycopg's default: 30).
             "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0, minimum=0.1, maximum=300.0),
+            # Seconds the pool keeps retrying to open one connection, its pause doubling from 1 s,
+            # before it gives up and the next request starts afresh (psycopg's default: 300).
+            # With 300 the pauses grew with the outage (1, 2, 4, 8, 16 s...): after PostgreSQL was
+            # unreachable for 17 s, a worker stayed without connections, answering 503, for 14 s
+            # more (issue 12: conversations/tests/test_faults_sockets_stay_up.py).
+            "reconnect_timeout": 5.0,
         }
 else:
     _default_db = {

@@ -191,24 +191,41 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         await self._start(start, client_id=client_id)
 
-    async def _follow(self, start: services.ChatStart) -> None:
+    async def _follow(self, start: services.ChatStart) -> bool:
+        """Join ``start``'s conversation if this socket follows none yet (a send on ``/ws/chat``).
+
+        Returns:
+            Whether it was joined now (then ``_announce_created`` tells this socket).
+        """
         subscription = self.subscription
         assert subscription is not None
-        if subscription.conversation_id is None:
-            await subscription.join(start.conversation.pk)
-            await self.send_json(
-                {
-                    "type": "conversation.created",
-                    "conversation_id": str(start.conversation.pk),
-                    "title": start.conversation.title,
-                }
-            )
+        if subscription.conversation_id is not None:
+            return False
+        await subscription.join(start.conversation.pk)
+        return True
+
+    async def _announce_created(self, start: services.ChatStart) -> None:
+        await self.send_json(
+            {
+                "type": "conversation.created",
+                "conversation_id": str(start.conversation.pk),
+                "title": start.conversation.title,
+            }
+        )
 
     async def _start(self, start: services.ChatStart, *, client_id: str | None) -> None:
         """Follow the conversation and start the generation; if that fails part-way (the channel
-        layer down at that moment), close the new reply as failed at once, never leaving it pending."""
+        layer down at that moment), close the new reply as failed at once, never leaving it pending.
+
+        This socket is told about a new conversation only once the generation runs: a socket
+        closed right after its send (the page went away) must not fail the reply, which is
+        written all the same and replayed to a repeat of the send (issue 12). The events of
+        the generation reach this socket through the layer, after this handler returns, so
+        ``conversation.created`` still comes first.
+        """
+        joined = False
         try:
-            await self._follow(start)
+            joined = await self._follow(start)
             await live.start_generation(start, client_id=client_id)
         except BaseException as exc:
             await asyncio.shield(live.fail_unstarted(start))
@@ -216,10 +233,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 logger.warning("reply %s could not be started", start.reply.pk, exc_info=True)
                 failed = live.finished_event(start.reply, seq=0)
                 with contextlib.suppress(Exception):
+                    if joined:
+                        await self._announce_created(start)
                     await self.send_json(failed)
                     await self.send_json(_error(FAILED_TO_START_ERROR, FAILED_TO_START_DETAIL, client_id=client_id))
                 return
             raise
+        if joined:
+            await self._announce_created(start)
 
     async def _replay(self, start: services.ChatStart, *, client_id: str | None) -> None:
         """A ``send`` repeated with its ``client_id``: show this socket what the first one did.
@@ -228,7 +249,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         still being written, the snapshot handshake (text so far, then the live deltas), and
         for a finished one its ``reply.finished``. Nothing is saved.
         """
-        await self._follow(start)
+        if await self._follow(start):
+            await self._announce_created(start)
         reply = start.reply
         await self.send_json(live.message_created_event(start.user_message, client_id=client_id))
         await self.send_json(live.started_event(reply, user_message=start.user_message))

@@ -79,6 +79,23 @@ def key_clean(raw: object) -> str:
     return text
 
 
+def key_from_header(raw: str | None) -> str | None:
+    """The key of an ``Idempotency-Key`` header value, or ``None`` when the header is absent.
+
+    The draft writes the key as a structured-field string (``"..."``, RFC 8941 section 3.3.3);
+    a bare token is accepted too, and both name the same key.
+
+    Raises:
+        django.core.exceptions.ValidationError: a malformed key (``key_clean``).
+    """
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if len(raw) >= 3 and raw[0] == raw[-1] == '"':
+        raw = raw[1:-1]
+    return key_clean(raw)
+
+
 def _fingerprint(operation: str, conversation_id: str | None, text: str | None) -> str:
     body = json.dumps([operation, conversation_id, text], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()

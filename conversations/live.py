@@ -437,8 +437,11 @@ class _Generation:
     async def _leave(self) -> None:
         with contextlib.suppress(Exception):
             await self.layer.group_discard(reply_group(self.reply.pk), self.control_channel)
-        with contextlib.suppress(Exception):
-            await cache.adelete(_heartbeat_key(self.reply.pk))
+        # The heartbeat is not deleted (it expires by itself, as the HTTP writer's): a reply
+        # whose last save gave up (the database down longer than FINAL_SAVE_RETRY_SECONDS)
+        # is still open, and its beat, no longer written, must go stale so that the sweep
+        # closes it once the database is back. Deleted, it read as "unknown" and the reply
+        # stayed open, refusing sends, for LIVE_REPLY_MAX_SECONDS (issue 12).
 
 
 async def start_generation(start: services.ChatStart, *, client_id: str | None = None) -> asyncio.Task[None]:

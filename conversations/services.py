@@ -647,10 +647,7 @@ async def reply_answer(start: ChatStart, *, idempotency: idempotency_rules.Idemp
     # The reply is written to the end even if the client hangs up meanwhile (Django cancels
     # the view on http.disconnect): a client whose connection dropped after sending finds
     # the whole reply by repeating its key, or by reading the conversation (issue 12).
-    task = asyncio.ensure_future(_generate_and_record(start, idempotency))
-    _detached.add(task)
-    task.add_done_callback(_forget)
-    return await asyncio.shield(task)
+    return await _to_the_end(_generate_and_record(start, idempotency))
 
 
 # Replies still being written for a request that went away: strong references (asyncio
@@ -662,6 +659,14 @@ def _forget(task: asyncio.Future[Message]) -> None:
     _detached.discard(task)
     if not task.cancelled():
         task.exception()  # retrieved: a failure nobody waited for is in the reply's status, not a log warning
+
+
+async def _to_the_end(turn: Awaitable[Message]) -> Message:
+    """Await ``turn`` in a task of its own, which the request's cancellation (its client hung up) does not stop."""
+    task = asyncio.ensure_future(turn)
+    _detached.add(task)
+    task.add_done_callback(_forget)
+    return await asyncio.shield(task)
 
 
 async def _generate_and_record(start: ChatStart, idempotency: idempotency_rules.Idempotency | None) -> Message:
@@ -705,8 +710,14 @@ async def chat_send(
         AssistantError / AssistantTimeout: the model failed (503 / 504); the user's
             message is saved and the reply is marked failed.
     """
-    start = await chat_start(user_id=user_id, conversation_id=conversation_id, text=text, idempotency=idempotency)
-    return await reply_answer(start, idempotency=idempotency)
+
+    async def turn() -> Message:
+        start = await chat_start(user_id=user_id, conversation_id=conversation_id, text=text, idempotency=idempotency)
+        return await reply_answer(start, idempotency=idempotency)
+
+    # Detached from the request as a whole: a hang-up while the message is being saved (the
+    # database step's thread runs on and commits) must not leave a saved turn unanswered.
+    return await _to_the_end(turn())
 
 
 def retry_begin(
@@ -786,8 +797,12 @@ async def chat_retry(
         idempotency.IdempotencyKeyInUse (409) / IdempotencyKeyReused (422),
         AssistantError / AssistantTimeout (503 / 504; the new reply is marked failed).
     """
-    start = await db_async(_begin_beating)(
-        retry_begin, user_id=user_id, conversation_id=conversation_id, idempotency=idempotency
-    )
-    await events.publish_closed(list(start.closed))
-    return await reply_answer(start, idempotency=idempotency)
+
+    async def turn() -> Message:
+        start = await db_async(_begin_beating)(
+            retry_begin, user_id=user_id, conversation_id=conversation_id, idempotency=idempotency
+        )
+        await events.publish_closed(list(start.closed))
+        return await reply_answer(start, idempotency=idempotency)
+
+    return await _to_the_end(turn())  # as ``chat_send``

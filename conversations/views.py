@@ -23,6 +23,7 @@ from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -31,9 +32,15 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from conversations import selectors, services
-from conversations.api.errors import INTERNAL_DETAIL, UNAVAILABLE_DETAIL, UNAVAILABLE_ERROR, json_error
-from conversations.assistant import AssistantError, AssistantTimeout
+from conversations import events, idempotency, selectors, services
+from conversations.api.errors import (
+    INTERNAL_DETAIL,
+    REPLY_IN_PROGRESS_DETAIL,
+    UNAVAILABLE_DETAIL,
+    UNAVAILABLE_ERROR,
+    json_error,
+)
+from conversations.assistant import AssistantBusy, AssistantError, AssistantTimeout
 from conversations.auth import user_id_of
 from conversations.forms import MessageForm, RenameForm
 from conversations.models import Conversation, Message
@@ -42,9 +49,12 @@ SIDEBAR_PAGE = 30
 MESSAGE_PAGE = selectors.PAGE_LIMIT_DEFAULT
 
 # The pane's failure sentences (FR-014a); the client-side ones live in static/js/chat.js.
-ASSISTANT_FAILED = "The assistant could not answer right now."
+ASSISTANT_FAILED = events.FAILED_DETAIL
+ASSISTANT_BUSY = events.BUSY_DETAIL
 ASSISTANT_TIMED_OUT = "Request timed out. Please try again."
 SESSION_EXPIRED = "Your session has expired. Please sign in again."
+NOTHING_TO_RETRY = "There is nothing to retry: the reply has already arrived."
+KEY_REUSED = "This message was already sent with a different text. Reload the page, then send it again."
 
 View = Callable[..., Any]
 
@@ -229,8 +239,8 @@ def message(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.U
     this server-rendered, sanitised Markdown (``conversations/markdown.py``); model
     text is never turned into HTML in the browser. The answer has the shape of a
     sent turn (``_turn.html``), so the page adopts a new conversation the same way.
-    ``?reason=timeout`` words a failed reply as a timeout (FR-014a); a failed reply
-    that is the newest message offers Retry.
+    ``?reason=timeout`` words a failed reply as a timeout, ``?reason=busy`` as the model
+    being rate-limited (FR-014a); a failed reply that is the newest message offers Retry.
     """
     conv = _owned(request, conversation_id)
     try:
@@ -238,7 +248,9 @@ def message(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.U
     except selectors.MessageNotFound:
         raise Http404("Message not found") from None
     failed = found.role == Message.Role.ASSISTANT and found.status == Message.Status.FAILED
-    error = ASSISTANT_TIMED_OUT if request.GET.get("reason") == "timeout" else ASSISTANT_FAILED
+    error = {"timeout": ASSISTANT_TIMED_OUT, "busy": ASSISTANT_BUSY}.get(
+        request.GET.get("reason", ""), ASSISTANT_FAILED
+    )
     context = {
         "conversation": conv,
         "turn": [found],
@@ -264,6 +276,38 @@ def sidebar(request: HttpRequest) -> HttpResponse:
 # --- Sending -----------------------------------------------------------------------
 
 
+def _idempotency_of(
+    request: HttpRequest, *, operation: str, conversation_id: object, text: str | None = None
+) -> idempotency.Idempotency | None:
+    """The request's ``Idempotency-Key`` header, read as the API reads it, or ``None`` without one.
+
+    The page's script sends one key per message and one per Retry click, the same key on
+    every resend of it (issue 12, "The page gives every message a key"), so a resend after
+    a lost answer saves nothing twice. Quoted (an RFC 8941 string) or bare.
+
+    Raises:
+        django.core.exceptions.ValidationError: a malformed key.
+    """
+    key = idempotency.key_from_header(request.headers.get("Idempotency-Key"))
+    if key is None:
+        return None
+    return idempotency.idempotency_for(key=key, operation=operation, conversation_id=conversation_id, text=text)
+
+
+def _assistant_failure(exc: AssistantError) -> tuple[int, str]:
+    """The status and the pane's sentence for a reply the assistant could not give (FR-014a)."""
+    if isinstance(exc, AssistantTimeout):
+        return 504, ASSISTANT_TIMED_OUT
+    if isinstance(exc, AssistantBusy):
+        return 503, ASSISTANT_BUSY
+    return 503, ASSISTANT_FAILED
+
+
+def _refusal(request: HttpRequest, detail: str, *, status: int, code: str = "") -> HttpResponse:
+    """An htmx fragment saying why nothing was done (``data-error`` names the reason for the script)."""
+    return render(request, "conversations/_error.html", {"detail": detail, "code": code}, status=status)
+
+
 @require_POST
 @session_required
 async def send(request: HttpRequest, conversation_id: uuid.UUID | None = None) -> HttpResponse:
@@ -273,25 +317,41 @@ async def send(request: HttpRequest, conversation_id: uuid.UUID | None = None) -
     failure sentence and a Retry button when the assistant fails, the user's message
     being saved already); a plain form post is redirected back to the conversation
     (PRG). Invalid input: 400 with the reason, and the typed text kept (FR-017).
+
+    With an ``Idempotency-Key`` (issue 12), a repeat saves nothing and answers with the
+    first send's turn: as it ended, or 202 with the reply still being written (the page's
+    socket, or its polling, shows the rest). The same key with another text: 422. A reply
+    of the conversation still being written: 409 "Reply in progress", nothing saved.
     """
     user = await request.auser()
     user_id = user_id_of(user)
     form = MessageForm(request.POST)
     if not form.is_valid():
         return await sync_to_async(_invalid_message)(request, form, conversation_id)
+    text = form.cleaned_data["text"]
     try:
-        start = await sync_to_async(services.chat_begin)(
-            user_id=user_id, conversation_id=conversation_id, text=form.cleaned_data["text"]
-        )
+        key = _idempotency_of(request, operation=idempotency.CHAT, conversation_id=conversation_id, text=text)
+        start = await services.chat_start(user_id=user_id, conversation_id=conversation_id, text=text, idempotency=key)
+    except ValidationError as exc:
+        form.add_error("text", exc.messages[0])
+        return await sync_to_async(_invalid_message)(request, form, conversation_id)
     except selectors.ConversationNotFound:
         raise Http404("Conversation not found") from None
-    status, error = 200, None
+    except services.ReplyInProgress:
+        form.add_error("text", REPLY_IN_PROGRESS_DETAIL)
+        return await sync_to_async(_invalid_message)(request, form, conversation_id, status=409)
+    except idempotency.IdempotencyKeyReused:
+        form.add_error("text", KEY_REUSED)
+        return await sync_to_async(_invalid_message)(request, form, conversation_id, status=422)
+    reply, status, error = start.reply, 200, None
     try:
-        reply = await services.reply_generate(start=start)
-    except AssistantTimeout:
-        reply, status, error = start.reply, 504, ASSISTANT_TIMED_OUT
-    except AssistantError:
-        reply, status, error = start.reply, 503, ASSISTANT_FAILED
+        reply = await services.reply_answer(start, idempotency=key)
+    except idempotency.IdempotencyKeyInUse:
+        status = 202  # a repeat while the first send's reply is still being written
+    except AssistantError as exc:
+        status, error = _assistant_failure(exc)
+    except selectors.ConversationNotFound:
+        raise Http404("Conversation not found") from None
     if not request.htmx:
         return redirect("conversation", conversation_id=start.conversation.pk)
     context = {
@@ -303,13 +363,21 @@ async def send(request: HttpRequest, conversation_id: uuid.UUID | None = None) -
     return await sync_to_async(render)(request, "conversations/_turn.html", context, status=status)
 
 
-def _invalid_message(request: HttpRequest, form: MessageForm, conversation_id: uuid.UUID | None) -> HttpResponse:
+def _invalid_message(
+    request: HttpRequest, form: MessageForm, conversation_id: uuid.UUID | None, *, status: int = 400
+) -> HttpResponse:
     detail = " ".join(form.errors.get("text", [])) or "The message could not be sent."
     if request.htmx:
-        return render(request, "conversations/_error.html", {"detail": detail}, status=400)
+        return _refusal(request, detail, status=status)
     conv = _owned(request, conversation_id) if conversation_id else None
     page = selectors.message_page(conversation=conv, limit=MESSAGE_PAGE) if conv else None
-    return _render_chat(request, conv, page=page, form=form, status=400)
+    return _render_chat(request, conv, page=page, form=form, status=status)
+
+
+def _newest_reply(conversation: Conversation) -> list[Message]:
+    """The conversation's newest message if it is a reply (one just retried), as a turn."""
+    page = selectors.message_page(conversation=conversation, limit=1)
+    return [m for m in page.messages if m.role == Message.Role.ASSISTANT]
 
 
 @require_POST
@@ -317,28 +385,43 @@ def _invalid_message(request: HttpRequest, form: MessageForm, conversation_id: u
 async def retry(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     """Ask again for the conversation's failed newest reply, without resending the user's message.
 
-    htmx: 200 with the reply's article, 503/504 with the failure sentence and Retry
-    again, 409 when the newest message is not a failed reply (a second click).
+    htmx: 200 with the reply's article, 503/504 with the new failed reply, its sentence and
+    Retry again, 409 when a reply is still being written (``data-error="reply-in-progress"``)
+    or the newest message is not a failed reply (``nothing-to-retry``: a second click).
+    With an ``Idempotency-Key`` (one per Retry click), a repeat retries nothing again: it
+    answers as the first did, or 202 with the reply still being written; 422 for a key
+    used for something else.
     """
     user = await request.auser()
     conv = await sync_to_async(_owned)(request, conversation_id)
     status, error, turn = 200, None, []
     try:
-        turn = [await services.chat_retry(user_id=user_id_of(user), conversation_id=conv.pk)]
+        key = _idempotency_of(request, operation=idempotency.RETRY, conversation_id=conv.pk)
+        turn = [await services.chat_retry(user_id=user_id_of(user), conversation_id=conv.pk, idempotency=key)]
+    except ValidationError as exc:
+        return await sync_to_async(_refusal)(request, exc.messages[0], status=400)
     except selectors.ConversationNotFound:
         raise Http404("Conversation not found") from None
+    except services.ReplyInProgress:
+        if not request.htmx:
+            return redirect("conversation", conversation_id=conv.pk)
+        return await sync_to_async(_refusal)(request, REPLY_IN_PROGRESS_DETAIL, status=409, code="reply-in-progress")
     except services.NothingToRetry:
         if not request.htmx:
             return redirect("conversation", conversation_id=conv.pk)
-        detail = "There is nothing to retry: the reply has already arrived."
-        return await sync_to_async(render)(request, "conversations/_error.html", {"detail": detail}, status=409)
-    except AssistantTimeout:
-        status, error = 504, ASSISTANT_TIMED_OUT
-    except AssistantError:
-        status, error = 503, ASSISTANT_FAILED
+        return await sync_to_async(_refusal)(request, NOTHING_TO_RETRY, status=409, code="nothing-to-retry")
+    except idempotency.IdempotencyKeyReused:
+        return await sync_to_async(_refusal)(request, KEY_REUSED, status=422)
+    except idempotency.IdempotencyKeyInUse:
+        status = 202
+    except AssistantError as exc:
+        status, error = _assistant_failure(exc)
     if not request.htmx:
         return redirect("conversation", conversation_id=conv.pk)
-    context = {"conversation": conv, "turn": turn, "error": error}
+    if not turn:
+        # Failed again, or still being written: the new reply as it is now.
+        turn = await sync_to_async(_newest_reply)(conv)
+    context = {"conversation": conv, "turn": turn, "error": error, "retry_id": turn[0].pk if error and turn else None}
     return await sync_to_async(render)(request, "conversations/_turn.html", context, status=status)
 
 

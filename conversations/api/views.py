@@ -66,24 +66,18 @@ _KEY_ERRORS = {
 def idempotency_of(
     request: Request, *, operation: str, conversation_id: object, text: str | None = None
 ) -> idempotency.Idempotency | None:
-    """The request's ``Idempotency-Key`` header as an ``Idempotency``, or ``None`` without one.
-
-    The draft writes the key as a structured-field string (``"..."``, RFC 8941); a bare
-    token is accepted too.
+    """The request's ``Idempotency-Key`` header as an ``Idempotency``, or ``None`` without one
+    (``idempotency.key_from_header``).
 
     Raises:
         rest_framework.exceptions.ValidationError: a malformed key (400).
     """
-    raw = request.headers.get("Idempotency-Key")
-    if raw is None:
-        return None
-    raw = raw.strip()
-    if len(raw) >= 3 and raw[0] == raw[-1] == '"':
-        raw = raw[1:-1]
     try:
-        key = idempotency.key_clean(raw)
+        key = idempotency.key_from_header(request.headers.get("Idempotency-Key"))
     except DjangoValidationError as exc:
         raise exceptions.ValidationError({"Idempotency-Key": exc.messages}) from None
+    if key is None:
+        return None
     return idempotency.idempotency_for(key=key, operation=operation, conversation_id=conversation_id, text=text)
 
 

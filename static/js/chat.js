@@ -1,38 +1,51 @@
-/* The chat page's behaviour, on top of htmx (no build step).
+/* The chat page's behaviour, on top of htmx (no build step; docs/page.md).
  *
- * - Composer: Enter sends, Shift+Enter adds a line (FR-003); empty text cannot be sent;
- *   a counter shows the 4000-character limit before it is reached.
- * - Sending: the message shows at once (FR-004); the typing indicator appears in the
- *   same frame (SC-009) and stays until the reply arrives (FR-006); messages typed
- *   while waiting are queued and sent one after another, in order (FR-007); the
- *   input stays usable (SC-010).
- * - Failures are shown in the pane with the typed text kept (FR-014a, FR-017).
- * - Virtualized log: only a window of pages is in the DOM; older pages load when
- *   scrolling up, pages far out of view are removed and fetched again when scrolled
- *   back to (SC-011). Auto-scroll to the newest unless the user scrolled up (FR-016).
- *
- * - Live replies (issue 5): while the pane's WebSocket is open (static/js/live.js), a
- *   message is sent over it and the reply grows token by token; Stop ends it; other
- *   tabs on the conversation see the same; a reply in progress when the page opens
- *   continues live. When it finishes, the server-rendered Markdown is swapped in
- *   (model text is never turned into HTML here). Without a socket: the HTTP path.
+ * - Composer: Enter sends, Shift+Enter adds a line (FR-003); text that cannot be sent
+ *   (blank, over 4000 characters) is not, and the page says why; a counter shows the limit.
+ * - Sending: the message shows at once (FR-004), the typing indicator in the same frame
+ *   (SC-009) until the reply's first text (FR-006); messages typed while a reply is being
+ *   written are queued and sent in order (FR-007); the input stays usable (SC-010).
+ * - Exactly once, and always recovers (issue 12): every message gets a key when it is
+ *   typed and every resend of it (socket or HTTP, after a reconnect, on Retry) carries
+ *   it, so the server saves it once; a message the server could not get is kept, shown
+ *   as such (FR-014a, FR-017), and sent again by itself once the server is back.
+ * - Live replies (issue 5): while the pane's WebSocket is open (static/js/live.js) a
+ *   message goes over it and the reply grows token by token; when it ends the server's
+ *   sanitised Markdown is swapped in (model text never becomes HTML here).
+ * - Virtualized log: a window of pages in the DOM (SC-011); follows the newest (FR-016).
  *
  * The page works without this file: the forms post and the server re-renders.
  */
 (() => {
   "use strict";
 
+  const KEPT = "Your message is kept and will be sent";
   const TEXT = {
-    connection: "Connection lost. Check your internet or try again.",
-    timeout: "Request timed out. Please try again.",
+    connection: `The server cannot be reached. ${KEPT} when it is back.`,
+    offline: `Connection lost. Check your internet connection. ${KEPT} when you are back online.`,
+    unavailable: `The server is not available right now. ${KEPT} when it is back.`,
+    timeout: `The server took too long to answer. ${KEPT} again.`,
+    lost: "The server cannot be reached. The reply will show when it is back.",
+    unreachable: "The server cannot be reached. Please try again in a moment.",
     session: "Your session has expired. Please sign in again.",
     server: "Something went wrong on our side. Please try again.",
-    typing: "Assistant is typing…",
+    gone: "This conversation no longer exists.",
     waiting: "Waiting to send…",
-    failed: "The assistant could not answer right now.",
+    blocked: "A reply is still being written. This message will be sent when it finishes.",
+    failed: "The assistant could not answer right now. Please try again.",
+    unanswered: "The assistant could not answer this message.",
+    empty: "Nothing to send: a message cannot be empty or only spaces.",
   };
-  const LIVE_LOST_MS = 15000; // a socket down this long mid-reply: stop waiting for it (the reply is saved)
-  const LIVE_RESENDS = 5; // times a send refused by a reply in progress is sent again after it
+  const tooLong = (length, max) => `Not sent: your message has ${length} characters, the limit is ${max}. Shorten it, then send it.`;
+  // Held for these, the queue tries again by itself (with the same keys); for the others, on Retry.
+  const AUTO = new Set(["connection", "unavailable", "timeout", "busy"]);
+  const FINAL = new Set(["complete", "failed", "stopped"]);
+  const REASONS = { "Assistant timeout": "?reason=timeout", "Assistant busy": "?reason=busy" };
+  const KINDS = { // what a socket `error` means for the message it names; others: "server"
+    "Validation error": "invalid", "Not found": "gone", "Reply in progress": "busy", "Service unavailable": "unavailable",
+  };
+  const RESUME_MAX_MS = 10000; // the longest wait between two automatic resends
+  const LIVE_LOST_MS = 15000; // a socket down this long mid-reply: ask the server over HTTP how the reply ends
   const randomId = () =>
     (crypto.randomUUID && crypto.randomUUID()) || `${Date.now()}-${Math.random().toString(16).slice(2)}`;
   const PAGE_WINDOW = 6; // pages of 50 kept in the DOM: at most ~300 messages (SC-011)
@@ -55,13 +68,14 @@
   class Failure extends Error {
     constructor(kind, detail) {
       super(kind);
-      this.kind = kind; // connection | timeout | session | invalid | gone | server
-      this.detail = detail || TEXT[kind] || TEXT.server;
+      this.kind = kind; // connection | unavailable | timeout | busy | session | invalid | gone | server
+      const offline = kind === "connection" && navigator.onLine === false;
+      this.detail = (offline && TEXT.offline) || detail || TEXT[kind] || TEXT.server;
     }
   }
 
   /** POST or GET with the htmx headers, so the server answers with fragments and 401s. */
-  async function call(url, { method = "GET", data = null, timeoutMs = 30000 } = {}) {
+  async function call(url, { method = "GET", data = null, headers = {}, timeoutMs = 30000 } = {}) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     let response;
@@ -71,7 +85,7 @@
         body: data,
         credentials: "same-origin",
         signal: controller.signal,
-        headers: { "HX-Request": "true", "HX-Current-URL": location.href, "X-CSRFToken": csrfToken() },
+        headers: { "HX-Request": "true", "HX-Current-URL": location.href, "X-CSRFToken": csrfToken(), ...headers },
       });
     } catch (error) {
       throw new Failure(controller.signal.aborted ? "timeout" : "connection");
@@ -92,20 +106,26 @@
   };
   const detailOf = (html) => parse(html).querySelector(".alert p, .msg__error p")?.textContent.trim();
 
+  /** What a page POST's answer without a turn means. */
+  function failureOf(status, html) {
+    const detail = detailOf(html);
+    if (status === 409) return new Failure("busy", detail);
+    if (status === 400 || status === 422) return new Failure("invalid", detail);
+    if (status === 404) return new Failure("gone");
+    if (status === 408 || status >= 502) return new Failure("unavailable"); // a proxy, or the database, is down
+    return new Failure("server", detail);
+  }
+
+  const signInLink = () => Object.assign(document.createElement("a"), { href: loginUrl(), textContent: "Sign in again" });
+
   /** Add a copy button to each code block of assistant replies under `root`. */
   function decorate(root) {
     root.querySelectorAll?.(".msg__md pre").forEach((pre) => {
       if (pre.parentElement.classList.contains("code")) return;
-      const wrap = document.createElement("div");
-      wrap.className = "code";
+      const wrap = Object.assign(document.createElement("div"), { className: "code" });
       pre.replaceWith(wrap);
       wrap.append(pre);
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "btn btn--small code__copy";
-      button.textContent = "Copy";
-      button.setAttribute("aria-label", "Copy code");
-      wrap.append(button);
+      wrap.insertAdjacentHTML("beforeend", '<button type="button" class="btn btn--small code__copy" aria-label="Copy code">Copy</button>');
     });
   }
 
@@ -118,11 +138,8 @@
         /* fall through to the selection way */
       }
     }
-    const area = document.createElement("textarea");
-    area.value = text;
-    area.setAttribute("readonly", "");
-    area.style.position = "fixed";
-    area.style.opacity = "0";
+    const area = Object.assign(document.createElement("textarea"), { value: text, readOnly: true });
+    area.style.cssText = "position: fixed; opacity: 0";
     document.body.append(area);
     area.select();
     const done = document.execCommand("copy");
@@ -144,12 +161,13 @@
       this.notices = section.querySelector("[data-notices]");
       this.jump = section.querySelector("[data-jump]");
       this.current = null; // the live send or retry waiting for its reply
+      this.held = ""; // why the queue waits (a Failure's kind), "" while it flows
+      this.attempts = 0; // automatic resends since the last success (their pause grows)
       this.silent = new Set(); // replies in progress that have shown no text yet (typing indicator)
       this.empty = this.log.querySelector(".empty");
       this.max = Number(this.input.dataset.max || 4000);
       this.queue = [];
       this.busy = false;
-      this.paused = false;
       this.loading = false;
       this.stick = true;
       this.bind();
@@ -240,27 +258,33 @@
     async submit() {
       const text = this.input.value;
       if (!text.trim() || text.length > this.max) {
+        this.notice(text.trim() ? tooLong(text.length, this.max) : TEXT.empty); // say why nothing was sent
         this.refreshComposer();
         return;
       }
       this.input.value = "";
       this.refreshComposer();
       this.input.focus();
-      const bubble = this.userBubble(text);
-      const item = { text, bubble };
+      // The key of this message, for every resend of it (issue 12).
+      const item = { text, bubble: this.userBubble(text), key: randomId() };
+      item.bubble.dataset.clientId = item.key;
       this.queue.push(item);
       this.refreshTyping(); // same frame as the bubble: well within SC-009's 500 ms
       if (this.hasNewer()) await this.resetToLatest();
-      this.append(bubble);
+      this.append(item.bubble);
       this.scrollToBottom();
       this.pump();
     }
 
+    /** A copy of the pane's `<template data-template="...">` (or live.js's `data-live-template`) markup. */
+    template(name) {
+      const template = this.el.querySelector(`template[data-template="${name}"], template[data-live-template="${name}"]`);
+      return template.content.firstElementChild.cloneNode(true);
+    }
+
     userBubble(text) {
-      const article = document.createElement("article");
-      article.className = "msg msg--user msg--pending";
-      article.innerHTML =
-        '<div class="msg__bubble"><span class="visually-hidden">You said:</span><div class="msg__text"></div><span class="msg__state" hidden></span></div>';
+      const article = this.template("user");
+      article.classList.add("msg--pending");
       article.querySelector(".msg__text").textContent = text; // escaped: text, never HTML
       return article;
     }
@@ -268,88 +292,95 @@
     // --- The send queue ---------------------------------------------------------------
 
     refreshTyping() {
-      // Until the reply's first text (FR-006): ours, or one another tab asked for.
-      const own = (this.busy || this.queue.length > 0) && !this.paused && !this.current?.textArrived;
+      // Until the reply's first text (FR-006): ours, or one another tab asked for; never while
+      // nothing is on its way (the queue held, the socket gone mid-reply).
+      const call = this.current;
+      const own = (this.busy || this.queue.length > 0) && !this.held && !call?.textArrived && !call?.lost;
       const waiting = own || this.silent.size > 0;
-      if (waiting && !this.typing.firstChild) {
-        this.typing.innerHTML =
-          '<span class="typing"><span class="typing__dots" aria-hidden="true"><span></span><span></span><span></span></span><span></span></span>';
-        this.typing.querySelector(".typing > span:last-child").textContent = TEXT.typing;
-      } else if (!waiting && this.typing.firstChild) {
-        this.typing.replaceChildren();
-      }
+      if (waiting && !this.typing.firstChild) this.typing.replaceChildren(this.template("typing"));
+      else if (!waiting && this.typing.firstChild) this.typing.replaceChildren();
       this.queue.forEach((item, index) => {
-        const state = item.bubble.querySelector(".msg__state");
+        const state = item.bubble?.querySelector(".msg__state");
         if (!state) return;
-        const show = this.paused || (index > 0 && this.busy);
-        state.hidden = !show;
-        state.textContent = show ? TEXT.waiting : "";
+        const text = item.note || (index > 0 && (this.busy || this.held) ? TEXT.waiting : "");
+        state.hidden = !text;
+        state.textContent = text;
       });
     }
 
+    /** Send the queue's first item, then the next: one at a time, in order (FR-007). */
     async pump() {
-      if (this.busy || this.paused || !this.queue.length) {
-        this.refreshTyping();
-        return;
-      }
+      if (this.busy || this.held || !this.queue.length) return this.refreshTyping();
       const item = this.queue[0];
       this.busy = true;
       this.refreshTyping();
       try {
         await this.deliver(item);
         this.queue.shift();
+        this.attempts = 0;
       } catch (failure) {
         if (!(failure instanceof Failure)) throw failure;
         this.fail(item, failure);
       } finally {
         this.busy = false;
-        this.refreshTyping();
       }
-      if (!this.paused) this.pump();
+      this.pump();
     }
 
+    /** Over the socket while it is open, else over HTTP; the same key either way. */
     async deliver(item) {
       if (this.socket?.open) return this.deliverLive(item);
+      const headers = { "Idempotency-Key": item.key };
+      if (item.retry) return this.retryOverHttp(item, headers);
       const data = new FormData();
       data.append("text", item.text);
-      data.append("csrfmiddlewaretoken", csrfToken());
-      const { status, html } = await call(this.el.dataset.sendUrl, {
-        method: "POST",
-        data,
-        timeoutMs: sendTimeoutMs(),
-      });
-      if (status === 200 || status === 503 || status === 504) {
-        this.applyTurn(html, item.bubble);
-        if (status !== 200) this.paused = true; // Retry on the failed reply resumes the queue
-        return;
-      }
-      if (status === 400) throw new Failure("invalid", detailOf(html));
-      if (status === 404) throw new Failure("gone", detailOf(html));
-      throw new Failure("server");
+      const { status, html } = await call(this.el.dataset.sendUrl, { method: "POST", data, headers, timeoutMs: sendTimeoutMs() });
+      if (!this.applyTurn(html, item.bubble)) throw failureOf(status, html);
     }
 
+    /** Show a sent turn (its reply complete, failed with Retry, or still being written). */
     applyTurn(html, bubble) {
       const fragment = parse(html);
       const turn = fragment.querySelector(".turn");
-      if (!turn) return;
+      const [userMessage, ...rest] = turn?.querySelectorAll(".msg") || [];
+      if (!userMessage) return false;
       this.adopt(turn, fragment.querySelector("#conv-header"));
-      const [userMessage, ...rest] = turn.querySelectorAll(".msg");
-      if (!bubble.isConnected || !this.live) return; // its page was scrolled away: it is saved
+      if (!bubble.isConnected || !this.live) return true; // its page was scrolled away: it is saved
+      this.retireRetries();
       bubble.replaceWith(userMessage);
       let last = userMessage;
       rest.forEach((message) => {
         last.after(message);
         last = message;
-        decorate(message);
       });
+      [userMessage, ...rest].forEach((message) => this.landed(message));
       this.arrived();
       this.el.dispatchEvent(new CustomEvent("chat:turn", { bubbles: true, detail: { turn } }));
+      return true;
+    }
+
+    /** A server-rendered message entered the log: copies the socket made of it go, and the socket
+     *  learns how it ended; one still being written (a repeated key's) is followed to its end. */
+    landed(message) {
+      decorate(message);
+      const { id, status } = message.dataset;
+      this.log.querySelectorAll(`.msg[data-id="${CSS.escape(id)}"]`).forEach((el) => el !== message && el.remove());
+      if (FINAL.has(status)) this.socket?.ended(id, status);
+      else this.watch(id);
+    }
+
+    /** A newer message was saved: the failed replies before it can no longer be retried (as the server shows them). */
+    retireRetries() {
+      this.log.querySelectorAll(".msg__error form[data-retry]").forEach((form) => {
+        if (this.queue.some((queued) => queued.form === form)) return; // a Retry being sent stays
+        form.previousElementSibling.textContent = TEXT.unanswered;
+        form.remove();
+      });
     }
 
     /** A first message created the conversation: the pane, URL and sidebar follow it. */
     adopt(turn, header) {
       const id = turn.dataset.conversationId;
-      const isNew = this.el.dataset.conversationId !== id;
       Object.assign(this.el.dataset, {
         conversationId: id,
         conversationUrl: turn.dataset.conversationUrl,
@@ -365,132 +396,114 @@
         const title = header.querySelector(".pane__title")?.textContent.trim();
         if (title) document.title = `${title} · Chat`;
       }
-      if (isNew && location.pathname !== turn.dataset.conversationUrl) {
-        history.replaceState({}, "", turn.dataset.conversationUrl);
-      }
+      if (location.pathname !== turn.dataset.conversationUrl) history.replaceState({}, "", turn.dataset.conversationUrl);
       refreshSidebar(id);
     }
 
+    /** The first item could not be delivered: say why next to it, and hold the queue until it can be. */
     fail(item, failure) {
-      const { bubble, text } = item;
-      if (failure.kind === "invalid") {
+      const { kind, detail } = failure;
+      if (kind === "invalid") {
         // Not sendable as it is: give the text back to edit, and go on with the rest.
         this.queue.shift();
-        bubble.remove();
-        this.keepText(text);
-        this.notice(failure.detail);
+        item.bubble?.remove();
+        item.form?.querySelector("button").removeAttribute("disabled");
+        if (item.text) this.keepText(item.text);
+        this.notice(detail);
         return;
       }
-      this.paused = true;
-      bubble.classList.add("msg--unsent");
-      bubble.classList.remove("msg--pending");
-      const box = document.createElement("div");
-      box.className = "msg__error";
-      box.setAttribute("role", "alert");
-      const p = document.createElement("p");
-      p.textContent = failure.detail;
-      box.append(p);
-      if (failure.kind === "session") {
-        const link = document.createElement("a");
-        link.href = loginUrl();
-        link.textContent = "Sign in again";
-        p.append(" ", link);
+      this.held = kind;
+      item.note = kind === "busy" && item.bubble ? TEXT.blocked : "";
+      if (!item.note) this.showError(item, detail, kind);
+      if (kind === "session") {
         // Kept across the sign-in so nothing typed is lost (FR-017).
-        sessionStorage.setItem(DRAFT_KEY, this.queue.map((queued) => queued.text).join("\n\n"));
-      } else {
-        const retry = document.createElement("button");
-        retry.type = "button";
-        retry.className = "btn btn--small";
-        retry.textContent = "Retry";
-        retry.addEventListener("click", () => {
-          box.remove();
-          bubble.classList.remove("msg--unsent");
-          bubble.classList.add("msg--pending");
-          if (this.input.value === text) {
-            this.input.value = "";
-            this.refreshComposer();
-          }
-          this.paused = false;
-          this.pump();
-        });
-        box.append(retry);
+        sessionStorage.setItem(DRAFT_KEY, this.queue.flatMap((queued) => queued.text || []).join("\n\n"));
+        if (item.text) this.keepText(item.text);
       }
-      bubble.querySelector(".msg__error")?.remove();
-      bubble.querySelector(".msg__bubble").append(box);
-      this.keepText(text);
+      clearTimeout(this.resumeTimer);
+      if (AUTO.has(kind)) {
+        this.resumeTimer = setTimeout(() => this.resume(), Math.min(RESUME_MAX_MS, 1000 * 2 ** this.attempts++));
+      }
+      this.refreshTyping();
+    }
+
+    showError(item, detail, kind) {
+      const { bubble } = item;
+      let box = item.retry?.querySelector(".msg__error");
+      if (bubble) {
+        bubble.classList.replace("msg--pending", "msg--unsent");
+        bubble.querySelector(".msg__error")?.remove();
+        box = this.template("unsent"); // the sentence and Retry ([data-resume])
+        bubble.querySelector(".msg__bubble").append(box);
+      }
+      if (!box) return;
+      const p = box.querySelector("p");
+      p.textContent = detail;
+      if (kind === "session") p.append(" ", signInLink());
+      box.querySelector("[data-resume]")?.toggleAttribute("hidden", kind === "session");
+      item.form?.querySelector("button").toggleAttribute("disabled", kind === "session");
       this.arrived();
     }
 
-    async retryReply(form) {
-      const article = form.closest(".msg");
-      const box = form.closest(".msg__error");
-      const button = form.querySelector("button");
-      button.disabled = true;
-      this.busy = true;
-      this.paused = false;
-      this.refreshTyping();
-      try {
-        if (this.socket?.open) {
-          const finished = await this.liveCall({ type: "retry" }, { retry: article });
-          if (finished.status === "failed") this.paused = true; // Retry on it again resumes the queue
-        } else {
-          await this.retryOverHttp(form, article, box);
-        }
-      } catch (failure) {
-        if (!(failure instanceof Failure)) throw failure;
-        this.paused = true;
-        button.disabled = false;
-        const p = box.querySelector("p");
-        p.textContent = failure.detail;
-        if (failure.kind === "session") {
-          const link = document.createElement("a");
-          link.href = loginUrl();
-          link.textContent = "Sign in again";
-          p.append(" ", link);
-        }
-      } finally {
-        this.busy = false;
-        this.refreshTyping();
+    /** Send the held queue again now (Retry, the socket or the network back, a reply finished, a timer). */
+    resume() {
+      clearTimeout(this.resumeTimer);
+      if (!this.held) return;
+      this.held = "";
+      const item = this.queue[0];
+      if (item) {
+        item.note = "";
+        item.bubble?.classList.replace("msg--unsent", "msg--pending");
+        item.bubble?.querySelector(".msg__error")?.remove();
+        item.form?.querySelector("button").toggleAttribute("disabled", true);
       }
-      if (!this.paused) this.pump();
+      this.pump();
     }
 
-    async retryOverHttp(form, article, box) {
+    /** Recovery without a click: only for what the server may take now. */
+    wake() {
+      if (AUTO.has(this.held)) this.resume();
+    }
+
+    /** Retry on a failed reply: queued like a message, with a key of its own for its resends. */
+    retryReply(form) {
+      const article = form.closest(".msg");
+      if (this.queue.some((queued) => queued.retry === article)) return this.resume();
+      form.querySelector("button").disabled = true;
+      this.queue.push({ retry: article, form, key: randomId() });
+      this.pump();
+    }
+
+    async retryOverHttp({ retry: article, form }, headers) {
       const data = new FormData(form);
-      const { status, html } = await call(form.action, { method: "POST", data, timeoutMs: sendTimeoutMs() });
+      const { status, html } = await call(form.action, { method: "POST", data, headers, timeoutMs: sendTimeoutMs() });
       const fragment = parse(html);
-      const fresh = fragment.querySelector(".turn .msg");
-      if (status === 200 && fresh) {
+      const fresh = fragment.querySelector(".turn .msg"); // complete, failed again (with Retry), or being written
+      if (fresh) {
         article.replaceWith(fresh);
-        decorate(fresh);
+        this.landed(fresh);
         this.arrived();
-      } else if (status === 503 || status === 504) {
-        this.paused = true;
-        const again = fragment.querySelector(".msg__error");
-        if (again) box.replaceWith(again);
-      } else if (status === 409) {
-        box.replaceWith(...parse(html).childNodes);
+      } else if (fragment.querySelector('[data-error="nothing-to-retry"]')) {
+        this.nothingToRetry(article, detailOf(html));
       } else {
-        throw new Failure("server", detailOf(html));
+        throw failureOf(status, html);
       }
+    }
+
+    /** A Retry of a reply that has arrived since (a second click): say so in place of the failure. */
+    nothingToRetry(article, detail) {
+      const alert = this.template("notice");
+      alert.querySelector("p").textContent = detail;
+      article.querySelector(".msg__error")?.replaceWith(alert);
     }
 
     notice(text, { session = false } = {}) {
       if (!this.live) return;
-      const alert = document.createElement("div");
-      alert.className = "alert";
-      alert.setAttribute("role", "alert");
-      const p = document.createElement("p");
-      p.textContent = text;
-      if (session) {
-        const link = document.createElement("a");
-        link.href = loginUrl();
-        link.textContent = "Sign in again";
-        p.append(" ", link);
-      }
-      alert.append(p);
+      const alert = this.template("notice");
+      alert.querySelector("p").append(text, ...(session ? [" ", signInLink()] : []));
       this.notices.replaceChildren(alert);
       if (!session) setTimeout(() => alert.remove(), 8000);
+      return alert;
     }
 
     // --- Live replies over the WebSocket (issue 5; protocol: docs/live.md) --------------
@@ -507,6 +520,7 @@
       });
       const on = (name, handler) => this.el.addEventListener(`live:${name}`, (event) => handler.call(this, event.detail));
       on("connection", this.onLiveConnection);
+      on("ready", this.onLiveReady);
       on("conversation.created", this.onLiveConversation);
       on("message.created", this.onLiveMessage);
       on("reply.started", this.onLiveStarted);
@@ -516,28 +530,18 @@
       on("error", this.onLiveError);
     }
 
-    /** Send `action` over the socket; resolves with the `reply.finished` of the reply it starts. */
-    liveCall(action, info) {
+    /** Send `item` over the socket; resolves with the `reply.finished` of the reply it starts. */
+    deliverLive(item) {
+      const action = item.retry ? { type: "retry" } : { type: "send", message: item.text, client_id: item.key };
       let call;
       const done = new Promise((resolve, reject) => {
-        call = { ...info, action, resolve, reject, messageId: null, replyId: null, textArrived: false, resends: 0 };
+        call = { item, resolve, reject, messageId: null, replyId: null, textArrived: false, lost: false };
       });
       this.current = call;
-      if (!this.socket.send(action)) {
-        this.current = null;
-        return Promise.reject(new Failure("connection"));
-      }
+      if (!this.socket.send(action)) call.reject(new Failure("connection"));
       return done.finally(() => {
-        clearTimeout(call.lostTimer);
         if (this.current === call) this.current = null;
       });
-    }
-
-    async deliverLive(item) {
-      const clientId = randomId();
-      item.bubble.dataset.clientId = clientId;
-      const finished = await this.liveCall({ type: "send", message: item.text, client_id: clientId }, { clientId, item });
-      if (finished.status === "failed") this.paused = true; // Retry on the failed reply resumes the queue
     }
 
     find(id) {
@@ -547,7 +551,7 @@
     /** Where a message the socket announces goes: before our own messages still waiting to be sent. */
     place(el) {
       if (this.hasNewer()) return; // the newest page is not in the DOM; it is fetched when scrolled to
-      const waiting = this.queue.find((queued) => queued !== this.current?.item && queued.bubble.isConnected);
+      const waiting = this.queue.find((queued) => queued !== this.current?.item && queued.bubble?.isConnected);
       if (waiting) waiting.bubble.before(el);
       else this.append(el);
       this.empty.hidden = true;
@@ -561,67 +565,57 @@
       el.classList.add("msg--live");
       el.classList.remove("msg--failed");
       el.querySelectorAll(":scope .msg__note, :scope .msg__error").forEach((node) => node.remove());
-      let md = el.querySelector(".msg__md");
-      if (!md) {
-        md = document.createElement("div");
-        md.className = "msg__md";
-        el.querySelector(".msg__bubble .visually-hidden")?.after(md);
-      }
+      const md = el.querySelector(".msg__md") || Object.assign(document.createElement("div"), { className: "msg__md" });
+      if (!md.isConnected) el.querySelector(".msg__bubble .visually-hidden")?.after(md);
       if (clear) md.textContent = "";
       return el;
     }
 
-    textArrived(replyId) {
-      const changed = this.silent.delete(replyId);
-      if (this.current?.replyId === replyId && !this.current.textArrived) {
-        this.current.textArrived = true;
-        this.refreshTyping();
-      } else if (changed) {
-        this.refreshTyping();
+    onLiveConnection({ state }) {
+      if (state !== "closed") return;
+      this.silent.clear(); // announced again by the snapshots after reconnecting
+      const call = this.current;
+      if (call && !call.replyId) {
+        call.reject(new Failure("connection")); // sent again, with its key, once the socket is back
+      } else if (call && !call.lost) {
+        // Saved and being written on the server: the reconnect's snapshot shows the rest,
+        // or, if the socket stays away, the server is asked over HTTP how the reply ended.
+        call.lost = true;
+        this.lostNotice = this.notice(TEXT.lost);
+        this.watch(call.replyId, LIVE_LOST_MS);
       }
+      this.refreshTyping();
     }
 
-    onLiveConnection({ state }) {
-      const call = this.current;
-      if (!call) return;
-      if (state === "closed" && !call.messageId && !call.replyId) {
-        call.reject(new Failure("connection")); // not confirmed: Retry sends it again
-      } else if (state === "closed" && !call.lostTimer) {
-        // Saved and being written on the server: a reconnect shows the rest (snapshot).
-        call.lostTimer = setTimeout(() => {
-          this.notice(TEXT.connection);
-          call.resolve({ status: "unknown" });
-        }, LIVE_LOST_MS);
-      } else if (state === "open") {
-        clearTimeout(call.lostTimer);
-        call.lostTimer = null;
-      }
+    /** (Re)connected: replies that ended while the socket was away show how they ended; held messages go. */
+    onLiveReady(event) {
+      const going = new Set(event.replies_in_progress || []);
+      const writing = '.msg--assistant[data-status="pending"], .msg--assistant[data-status="streaming"]';
+      this.log.querySelectorAll(writing).forEach((el) => {
+        if (el.dataset.id && !going.has(el.dataset.id)) this.watch(el.dataset.id, 0);
+      });
+      if (this.current) this.current.lost = false;
+      this.lostNotice?.remove();
+      this.refreshTyping();
+      this.wake();
     }
 
     /** The first message created the conversation: the pane and the URL follow it at once. */
     onLiveConversation(event) {
-      const base = this.el.dataset.chatUrl || "/chat";
-      const url = `${base}/${event.conversation_id}`;
-      Object.assign(this.el.dataset, {
-        conversationId: event.conversation_id,
-        conversationUrl: url,
-        sendUrl: `${url}/send`,
-        messagesUrl: `${url}/messages`,
-      });
-      if (!this.live) return;
-      this.form.action = this.el.dataset.sendUrl;
-      if (location.pathname !== url) history.replaceState({}, "", url);
-      refreshSidebar(event.conversation_id);
+      const url = `${this.el.dataset.chatUrl || "/chat"}/${event.conversation_id}`;
+      const urls = { conversationUrl: url, sendUrl: `${url}/send`, messagesUrl: `${url}/messages` };
+      this.adopt({ dataset: { conversationId: event.conversation_id, ...urls } }, null);
       const title = this.el.querySelector("#pane-title");
-      if (title && event.title) {
+      if (title && event.title && this.live) {
         title.textContent = event.title; // text, never HTML
         document.title = `${event.title} · Chat`;
       }
     }
 
     onLiveMessage(event) {
+      this.retireRetries();
       const call = this.current;
-      if (call?.clientId && event.client_id === call.clientId) {
+      if (call?.item.bubble && event.client_id === call.item.key) {
         call.messageId = event.message.id;
         call.item.bubble.classList.remove("msg--pending");
         call.item.bubble.id = `msg-${event.message.id}`;
@@ -630,10 +624,11 @@
 
     onLiveStarted(event) {
       const call = this.current;
-      if (call && !call.replyId && (call.retry || (call.messageId && event.user_message_id === call.messageId))) {
+      const retry = call?.item.retry;
+      if (call && !call.replyId && (retry || (call.messageId && event.user_message_id === call.messageId))) {
         call.replyId = event.reply_id;
         // A retry that writes a new reply replaces the failed one.
-        if (call.retry && call.retry.dataset.id !== event.reply_id) call.retry.remove();
+        if (retry && retry.dataset.id !== event.reply_id) retry.remove();
       }
       this.liveArticle(event.reply_id, { clear: true });
       this.silent.add(event.reply_id);
@@ -642,16 +637,15 @@
 
     onLiveSnapshot(event) {
       this.liveArticle(event.reply_id);
-      if (event.content) this.textArrived(event.reply_id);
-      else if (event.status === "pending" || event.status === "streaming") {
-        this.silent.add(event.reply_id);
-        this.refreshTyping();
-      }
-      this.arrived();
+      if (!event.content && !FINAL.has(event.status)) this.silent.add(event.reply_id);
+      this.onLiveDelta({ ...event, delta: event.content });
     }
 
+    /** Text arrived: the reply itself shows progress now, no more typing indicator (FR-006). */
     onLiveDelta(event) {
-      this.textArrived(event.reply_id);
+      if (event.delta) this.silent.delete(event.reply_id);
+      if (event.delta && this.current?.replyId === event.reply_id) this.current.textArrived = true;
+      this.refreshTyping();
       this.arrived();
     }
 
@@ -661,56 +655,68 @@
       if (call) call.textArrived = true;
       this.refreshTyping();
       await this.swapRendered(event);
-      call?.resolve(event);
-      const blocked = this.current?.blocked ? this.current : null;
-      if (blocked) {
-        // Refused while that reply was being written: send it now.
-        blocked.blocked = false;
-        blocked.resends += 1;
-        if (!this.socket.send(blocked.action)) blocked.reject(new Failure("connection"));
-      }
+      call?.resolve(event); // failed or not, the queue goes on: the next message is sent normally
+      if (this.held === "busy") this.resume(); // refused while that reply was being written: send it now
     }
 
-    /** Replace the streamed plain text with the server-rendered, sanitised Markdown (and Retry on failure). */
+    /** Replace the streamed plain text with the server-rendered, sanitised Markdown (and Retry on failure).
+     *  Returns the reply's status as the server has it (null if it could not be asked). */
     async swapRendered(event) {
       const el = this.find(event.reply_id);
       const messagesUrl = this.el.dataset.messagesUrl;
-      if (!el || !messagesUrl) return;
-      el.dataset.status = event.status;
-      const reason = event.error === "Assistant timeout" ? "?reason=timeout" : "";
+      if (!el || !messagesUrl) return null;
+      if (event.status) el.dataset.status = event.status;
       try {
-        const { status, html } = await call(`${messagesUrl}/${encodeURIComponent(event.reply_id)}${reason}`);
+        const url = `${messagesUrl}/${encodeURIComponent(event.reply_id)}${REASONS[event.error] || ""}`;
+        const { status, html } = await call(url);
         const fragment = parse(html);
         const turn = fragment.querySelector(".turn");
         const fresh = turn?.querySelector(".msg");
-        if (status !== 200 || !fresh) return;
-        this.adopt(turn, fragment.querySelector("#conv-header"));
-        if (!el.isConnected || !this.live) return;
-        el.replaceWith(fresh);
-        decorate(fresh);
-        this.arrived();
-        this.el.dispatchEvent(new CustomEvent("chat:turn", { bubbles: true, detail: { turn } }));
+        if (status !== 200 || !fresh) return null;
+        const ended = FINAL.has(fresh.dataset.status); // else still being written: the socket (or `watch`) goes on
+        if (ended) this.adopt(turn, fragment.querySelector("#conv-header"));
+        if (ended && el.isConnected && this.live) {
+          el.replaceWith(fresh);
+          this.landed(fresh);
+          this.arrived();
+          this.el.dispatchEvent(new CustomEvent("chat:turn", { bubbles: true, detail: { turn } }));
+        }
+        return fresh.dataset.status;
       } catch (failure) {
         if (!(failure instanceof Failure)) throw failure;
+        if (!event.status) return null;
         el.classList.remove("msg--live"); // the text stays as it streamed
-        if (event.status === "failed") this.notice(event.error === "Assistant timeout" ? TEXT.timeout : TEXT.failed);
+        if (event.status === "failed") this.notice(event.detail || TEXT.failed);
+        return null;
       }
+    }
+
+    /** Ask the server over HTTP how reply `id` ends (no socket says so), after `delay`, until it has. */
+    watch(id, delay = 3000) {
+      setTimeout(async () => {
+        if (!this.live || !this.find(id)) return;
+        const status = await this.swapRendered({ reply_id: id });
+        if (!FINAL.has(status)) return this.watch(id, Math.min(2 * delay || 3000, RESUME_MAX_MS));
+        if (this.current?.replyId === id) this.current.resolve({ status });
+        if (this.held === "busy") this.resume();
+      }, delay);
     }
 
     onLiveError(event) {
       const call = this.current;
-      const mine =
-        call && ((call.clientId && event.client_id === call.clientId) || (call.retry && !event.client_id && !call.replyId));
+      const retry = call?.item.retry;
+      const mine = call && (event.client_id ? event.client_id === call.item.key : retry && !call.replyId);
       if (!mine) {
         if (event.detail) this.notice(event.detail);
         return;
       }
-      if (event.error === "Reply in progress" && call.clientId && call.resends < LIVE_RESENDS && this.socket.streamingReplyId()) {
-        call.blocked = true; // another tab's reply is being written: sent again when it finishes
+      if (event.error === "Nothing to retry") {
+        this.nothingToRetry(retry, event.detail);
+        call.resolve(event);
         return;
       }
-      const kind = { "Validation error": "invalid", "Not found": "gone" }[event.error] || "server";
-      call.reject(new Failure(kind, event.detail));
+      const kind = KINDS[event.error] || "server";
+      call.reject(new Failure(kind, kind === "unavailable" ? "" : event.detail));
     }
 
     // --- The virtualized log ---------------------------------------------------------
@@ -733,12 +739,8 @@
 
     append(node) {
       this.empty.hidden = true;
-      let page = this.pages().at(-1);
-      if (!page) {
-        page = document.createElement("div");
-        page.className = "msg-page";
-        this.log.append(page);
-      }
+      const page =
+        this.pages().at(-1) || this.log.appendChild(Object.assign(document.createElement("div"), { className: "msg-page" }));
       page.append(node);
     }
 
@@ -768,6 +770,7 @@
     }
 
     onLogClick(event) {
+      if (event.target.closest("[data-resume]")) this.resume(); // Retry on an unsent message
       const copy = event.target.closest(".code__copy");
       if (copy) {
         const code = copy.parentElement.querySelector("pre")?.innerText ?? "";
@@ -863,11 +866,8 @@
     }
 
     sentinel(attribute, label, href) {
-      const link = document.createElement("a");
-      link.className = "log__more";
+      const link = Object.assign(document.createElement("a"), { className: "log__more", href, textContent: label });
       link.setAttribute(attribute, "");
-      link.href = href;
-      link.textContent = label;
       return link;
     }
 
@@ -893,7 +893,8 @@
 
     pageFailed(failure) {
       if (!(failure instanceof Failure)) throw failure;
-      this.notice(failure.detail, { session: failure.kind === "session" });
+      const unreachable = ["connection", "timeout"].includes(failure.kind);
+      this.notice(unreachable ? TEXT.unreachable : failure.detail, { session: failure.kind === "session" });
     }
   }
 
@@ -947,11 +948,13 @@
     if (details.matches?.("details.popover") && details.open) details.querySelector("input, button")?.focus();
   }, true);
 
+
   // --- Offline indicator ------------------------------------------------------------
 
   function showOnline() {
     const banner = document.getElementById("offline");
     if (banner) banner.hidden = navigator.onLine;
+    if (navigator.onLine) currentPane()?.wake(); // back online: held messages go now
   }
   window.addEventListener("online", showOnline);
   window.addEventListener("offline", showOnline);
@@ -978,15 +981,10 @@
     if (xhr.status === 401 || xhr.status === 403) pane.notice(TEXT.session, { session: true });
     else pane.notice(detailOf(xhr.responseText) || TEXT.server);
   });
-  document.addEventListener("htmx:sendError", () => currentPane()?.notice(TEXT.connection));
-  document.addEventListener("htmx:timeout", () => currentPane()?.notice(TEXT.timeout));
+  document.addEventListener("htmx:sendError", () => currentPane()?.notice(TEXT.unreachable));
+  document.addEventListener("htmx:timeout", () => currentPane()?.notice(TEXT.unreachable));
 
-  document.addEventListener("DOMContentLoaded", () => {
-    initPane();
-    showOnline();
-  });
-  if (document.readyState !== "loading") {
-    initPane();
-    showOnline();
-  }
+  const start = () => (initPane(), showOnline());
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();

@@ -48,8 +48,10 @@
       this.lastEventAt = Date.now();
       this.onSubmit = this.onSubmit.bind(this);
       this.onClick = this.onClick.bind(this);
+      this.onOnline = this.onOnline.bind(this);
       root.addEventListener("submit", this.onSubmit);
       root.addEventListener("click", this.onClick);
+      window.addEventListener("online", this.onOnline);
       this.watchdog = setInterval(() => this.checkSilence(), 5000);
       this.connect();
     }
@@ -97,8 +99,15 @@
         // Replies in progress are resynchronised by the snapshot after reconnecting.
         for (const state of this.replies.values()) state.syncing = true;
         const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempts++);
-        setTimeout(() => this.connect(), delay * (0.5 + Math.random() / 2));
+        this.retryTimer = setTimeout(() => this.connect(), delay * (0.5 + Math.random() / 2));
       };
+    }
+
+    /** The network is back: reconnect now rather than at the end of the backoff. */
+    onOnline() {
+      if (this.ws || this.closedForGood) return;
+      clearTimeout(this.retryTimer);
+      this.connect();
     }
 
     send(action) {
@@ -111,8 +120,10 @@
     detach() {
       this.closedForGood = true;
       clearInterval(this.watchdog);
+      clearTimeout(this.retryTimer);
       this.root.removeEventListener("submit", this.onSubmit);
       this.root.removeEventListener("click", this.onClick);
+      window.removeEventListener("online", this.onOnline);
       if (this.ws) this.ws.close(1000);
       delete this.root.liveChat;
     }
@@ -184,6 +195,17 @@
 
     onReady(event) {
       this.conversationId = event.conversation_id || this.conversationId;
+      // Replies that ended while the socket was away are no longer streaming (the page asks how they ended).
+      const going = new Set(event.replies_in_progress || []);
+      for (const [id, state] of this.replies) if (!FINAL.has(state.status) && !going.has(id)) this.replies.delete(id);
+      this.updateStreaming();
+    }
+
+    /** The page learnt otherwise (over HTTP) that reply `id` ended with `status`. */
+    ended(id, status) {
+      const state = this.replies.get(id);
+      if (state) state.status = status;
+      this.updateStreaming();
     }
 
     onConversationCreated(event) {
@@ -247,10 +269,10 @@
     }
 
     onError(event) {
-      if (event.client_id) {
+      if (event.client_id && this.mine.delete(event.client_id)) {
+        // A message of onSubmit's, not saved: the text stays in the input. (A page that sends on its own keeps its own.)
         const el = this.root.querySelector(`[data-client-id="${CSS.escape(event.client_id)}"]`);
-        if (el && !el.hasAttribute(this.o.idAttribute)) el.remove(); // not saved: the text stays in the input
-        this.mine.delete(event.client_id);
+        if (el && !el.hasAttribute(this.o.idAttribute)) el.remove();
       }
       this.notice(event.detail);
     }
