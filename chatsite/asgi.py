@@ -28,6 +28,7 @@ from chatsite.handlers import APIHandler, BearerAPIRouter, ReusedThreadsASGIHand
 from chatsite.lifespan import StartWorkerTasks, lifespan_app  # noqa: E402
 from chatsite.limits import RequestBodyLimitMiddleware  # noqa: E402
 from chatsite.runtime import tune_garbage_collector  # noqa: E402
+from conversations.assistant import get_assistant  # noqa: E402
 from conversations.auth import websocket_auth_stack  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
@@ -42,6 +43,12 @@ application = ProtocolTypeRouter(
         "lifespan": lifespan_app,
     }
 )
+
+# The model backend is built, and its SDK imported, now rather than by the worker's first chat:
+# importing the OpenAI SDK takes over a second, which that chat spent on the event loop,
+# stalling every socket of the worker and the heartbeats of its live replies meanwhile
+# (a new worker's first live reply was once closed as stale; issue 12).
+get_assistant()
 
 # Last, once everything is imported and built (chatsite/runtime.py).
 tune_garbage_collector(young_threshold=settings.GC_YOUNG_THRESHOLD)

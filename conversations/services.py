@@ -337,6 +337,14 @@ def _with_idempotency(
         if record is None:  # pragma: no cover - recorded, then expired within the same instant
             raise
         return _replay(user_id=user_id, record=record)
+    except ReplyInProgress:
+        # The reply in progress may be this key's own first request, committed while this one
+        # waited for the conversation's lock: then this is its repeat (409 Conflict while it is
+        # written, its reply afterwards), not a send refused for another reply (issue 12).
+        record = idempotency_rules.key_find(user_id=user_id, idempotency=idempotency) if idempotency else None
+        if record is None:
+            raise
+        return _replay(user_id=user_id, record=record)
 
 
 def chat_begin(

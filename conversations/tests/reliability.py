@@ -39,6 +39,48 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     ),
     "one_conversation": ("concurrent sends to one conversation", "test_faults_one_conversation.py"),
     "redis_outage": ("Redis killed, then started again, under a running server", "test_faults_redis.py"),
+    "worker_killed_http": (
+        "kill -9 of the uvicorn worker writing a reply (POST chat), two workers sharing PostgreSQL and Redis",
+        "test_faults_worker_killed.py",
+    ),
+    "worker_killed_socket": (
+        "kill -9 of the uvicorn worker running a live reply, watched from a socket on the other worker",
+        "test_faults_worker_killed.py",
+    ),
+    "exactly_once_http_at_once": (
+        "POST chat with an Idempotency-Key, the connection closed as soon as the request is written, repeated",
+        "test_faults_exactly_once.py",
+    ),
+    "exactly_once_http_once_the_message_is_saved": (
+        "POST chat with an Idempotency-Key, the connection closed once the message is saved, repeated",
+        "test_faults_exactly_once.py",
+    ),
+    "exactly_once_http_while_the_reply_streams": (
+        "POST chat with an Idempotency-Key, the connection closed while the reply streams, repeated",
+        "test_faults_exactly_once.py",
+    ),
+    "exactly_once_http_twice_at_once": (
+        "the same POST chat (same Idempotency-Key and body) sent twice at once, one copy to each worker",
+        "test_faults_exactly_once.py",
+    ),
+    "exactly_once_socket": (
+        "socket send with a client_id, the socket closed at once, sent again on a new socket",
+        "test_faults_exactly_once.py",
+    ),
+    "redis_restart_sockets": (
+        "Redis (a throwaway redis-server) stopped and started again during socket sends on two workers",
+        "test_faults_sockets_stay_up.py",
+    ),
+    "postgres_backends_terminated": (
+        "the server's PostgreSQL connections terminated again and again during socket sends",
+        "test_faults_sockets_stay_up.py",
+    ),
+    "postgres_long_outage_live_reply": (
+        "PostgreSQL refusing the server longer than a live reply's last save keeps trying",
+        "test_faults_sockets_stay_up.py",
+    ),
+    "idle_sockets": ("20 idle sockets on the Redis channel layer held 60 s", "test_faults_sockets_stay_up.py"),
+    "deep_json": ("a JSON frame nested 100,000 deep on a socket", "test_faults_sockets_stay_up.py"),
 }
 COLUMNS = ["requests", "faults", "answered_200", "answered_503", "answered_504", "messages_checked", "lost"]
 

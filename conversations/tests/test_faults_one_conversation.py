@@ -69,7 +69,7 @@ def test_100_concurrent_sends_to_one_conversation_are_all_stored_in_order(server
                 return response
             assert response.json()["error"] == "Reply in progress", response.text
             refused += 1
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.1)
 
     async def load() -> list[httpx2.Response]:
         limits = httpx2.Limits(max_connections=SENDS, max_keepalive_connections=SENDS)
