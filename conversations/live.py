@@ -463,8 +463,18 @@ async def start_generation(start: services.ChatStart, *, client_id: str | None =
     await generation.prepare(client_id=client_id)
     task = asyncio.create_task(generation.run(), name=f"live-reply-{start.reply.pk}")
     _running[start.reply.pk] = task
-    task.add_done_callback(lambda _t, pk=start.reply.pk: _running.pop(pk, None))
+    task.add_done_callback(_generation_done)
     return task
+
+
+def _generation_done(task: asyncio.Task[None]) -> None:
+    for pk, running in list(_running.items()):
+        if running is task:
+            del _running[pk]
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        # E.g. the last save gave up (the database down past FINAL_SAVE_RETRY_SECONDS): the
+        # reply stays open and the sweep closes it once the database is back (liveness).
+        logger.warning("live reply task %s ended with %r", task.get_name(), exc)
 
 
 async def fail_unstarted(start: services.ChatStart) -> None:

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection, connections
@@ -35,6 +34,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from conversations.auth import issue_token
 from conversations.models import Message
 from conversations.tests.factories import make_conversation
+from conversations.tests.workers import redis_url_of_tests
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -44,14 +44,7 @@ START_TIMEOUT = 30.0  # seconds for a server to start
 
 @pytest.fixture
 def redis_url() -> str:
-    url = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL")
-    if not url:
-        pytest.skip("needs Redis: set TEST_REDIS_URL=redis://127.0.0.1:6379/15 (the CI does)")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"needs Redis at {url}: {exc}")
-    return url
+    return redis_url_of_tests()
 
 
 def _database_url() -> str:
