@@ -38,9 +38,22 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_UNAVAILABLE = 1011
 LIVE_UNAVAILABLE = "Live updates are unavailable right now; messages are still sent and saved."
 CLIENT_ID_MAX_CHARS = 100
+CLIENT_ID_INVALID_DETAIL = f"client_id must be 1 to {CLIENT_ID_MAX_CHARS} visible ASCII characters (e.g. a UUID)."
 CLIENT_ID_REUSED_DETAIL = "This message id was already used for a different message. Reload the page and send it again."
 FAILED_TO_START_ERROR = "Assistant unavailable"
 FAILED_TO_START_DETAIL = "Your message is saved, but the assistant could not start answering. Press Retry in a moment."
+
+
+def _client_key(client_id: str) -> str:
+    """A ``send``'s ``client_id`` as its idempotency key (``idempotency.key_clean``).
+
+    Raises:
+        ValidationError: not 1..100 visible ASCII characters, with a sentence naming ``client_id``.
+    """
+    try:
+        return idempotency.key_clean(client_id)
+    except ValidationError:
+        raise ValidationError(CLIENT_ID_INVALID_DETAIL) from None
 
 
 def _error(error: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -162,7 +175,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             services.message_text_clean(text)
             key = (
                 idempotency.idempotency_for(
-                    key=idempotency.key_clean(client_id),
+                    key=_client_key(client_id),
                     operation=idempotency.CHAT,
                     conversation_id=subscription.conversation_id,
                     text=text,

@@ -173,3 +173,18 @@ async def test_deleting_the_conversation_mid_reply_finishes_it_on_every_socket(o
     )
     await asyncio.wait_for(idle(), WAIT)
     await communicator.disconnect()
+
+
+async def test_a_client_id_that_cannot_be_a_key_is_refused_with_a_sentence(owner_id: str) -> None:
+    conversation = await sync_to_async(make_conversation)(owner_id)
+    communicator = socket(owner_id, conversation.pk)
+    await opened(communicator)
+    await communicator.send_json_to({"type": "send", "message": "Hi", "client_id": "é"})
+    assert await communicator.receive_json_from(timeout=WAIT) == {
+        "type": "error",
+        "error": "Validation error",
+        "detail": "client_id must be 1 to 100 visible ASCII characters (e.g. a UUID).",
+        "client_id": "é",
+    }
+    assert await Message.objects.filter(conversation=conversation).acount() == 0
+    await communicator.disconnect()
