@@ -638,10 +638,19 @@ async def reply_answer(start: ChatStart, *, idempotency: idempotency_rules.Idemp
     and ``IdempotencyKeyInUse`` (409) while it is still being written. A new key's outcome
     is recorded (``idempotency.key_answered``) for later repeats.
 
+    The reply is written to the end even if the client hangs up meanwhile (Django cancels
+    the view on http.disconnect): a client whose connection dropped after sending finds the
+    whole reply by repeating its key, or by reading the conversation (issue 12).
+
     Raises:
         AssistantError / AssistantTimeout (503 / 504), idempotency.IdempotencyKeyInUse (409),
         selectors.ConversationNotFound (404: deleted meanwhile).
     """
+    return await _to_the_end(_answer(start, idempotency))
+
+
+async def _answer(start: ChatStart, idempotency: idempotency_rules.Idempotency | None) -> Message:
+    """``reply_answer`` without its own task (for callers that already run the turn in one)."""
     if start.replayed:
         # The first answer, as sent; if it was never sent (its process died), the reply's state.
         reply, status = start.reply, start.response_status
@@ -652,10 +661,7 @@ async def reply_answer(start: ChatStart, *, idempotency: idempotency_rules.Idemp
         if status == 503 or (status is None and reply.status == Message.Status.FAILED):
             raise AssistantError("the first request with this key failed")
         return reply
-    # The reply is written to the end even if the client hangs up meanwhile (Django cancels
-    # the view on http.disconnect): a client whose connection dropped after sending finds
-    # the whole reply by repeating its key, or by reading the conversation (issue 12).
-    return await _to_the_end(_generate_and_record(start, idempotency))
+    return await _generate_and_record(start, idempotency)
 
 
 # Replies still being written for a request that went away: strong references (asyncio
@@ -721,7 +727,7 @@ async def chat_send(
 
     async def turn() -> Message:
         start = await chat_start(user_id=user_id, conversation_id=conversation_id, text=text, idempotency=idempotency)
-        return await reply_answer(start, idempotency=idempotency)
+        return await _answer(start, idempotency)
 
     # Detached from the request as a whole: a hang-up while the message is being saved (the
     # database step's thread runs on and commits) must not leave a saved turn unanswered.
@@ -811,6 +817,6 @@ async def chat_retry(
             retry_begin, user_id=user_id, conversation_id=conversation_id, idempotency=idempotency
         )
         await events.publish_closed(list(start.closed))
-        return await reply_answer(start, idempotency=idempotency)
+        return await _answer(start, idempotency)
 
     return await _to_the_end(turn())  # as ``chat_send``
