@@ -345,7 +345,8 @@ LIVE_REPLY_MAX_SECONDS = env_int("LIVE_REPLY_MAX_SECONDS", 600, minimum=10)
 LIVE_HEARTBEAT_SECONDS = env_float("LIVE_HEARTBEAT_SECONDS", 5.0, minimum=0.1, maximum=60.0)
 # Each worker closes stale replies (a dead process's) every LIVE_SWEEP_SECONDS on its own,
 # whether or not anyone reads the conversation (conversations/sweeper.py; issue 12).
-LIVE_SWEEP_SECONDS = env_float("LIVE_SWEEP_SECONDS", 5.0, minimum=0.1, maximum=300.0)
+# 0 turns the periodic sweep off (the test suite's in-process servers; never in production).
+LIVE_SWEEP_SECONDS = env_float("LIVE_SWEEP_SECONDS", 5.0, minimum=0.0, maximum=300.0)
 # Idempotency keys (Idempotency-Key, a socket send's client_id) are kept this long (at least a day).
 IDEMPOTENCY_KEY_SECONDS = env_int("IDEMPOTENCY_KEY_SECONDS", 86400, minimum=86400)
 # The stale rule closes replies older than LIVE_REPLY_MAX_SECONDS: no answer may take that long.

@@ -71,7 +71,12 @@ async def _sweep_forever() -> None:
 
 
 def start() -> None:
-    """Start this event loop's sweep, once (idempotent). Must be called from a running loop."""
+    """Start this event loop's sweep, once (idempotent); nothing when ``LIVE_SWEEP_SECONDS`` is 0.
+
+    Must be called from a running loop.
+    """
+    if not settings.LIVE_SWEEP_SECONDS:
+        return  # turned off (LIVE_SWEEP_SECONDS=0)
     loop = asyncio.get_running_loop()
     task = _tasks.get(loop)
     if task is not None and not task.done():

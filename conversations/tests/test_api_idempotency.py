@@ -294,6 +294,33 @@ async def test_the_sweep_closes_a_dead_writers_reply_without_anyone_reading(owne
     assert statuses[start.reply.pk] == "failed" and statuses[alive.reply.pk] == "pending"
 
 
+async def test_the_periodic_sweep_runs_every_live_sweep_seconds_and_0_turns_it_off(settings) -> None:
+    import asyncio
+
+    settings.LIVE_SWEEP_SECONDS = 0
+    sweeper.start()
+    assert asyncio.get_running_loop() not in sweeper._tasks
+
+    settings.LIVE_SWEEP_SECONDS = 0.05
+    runs = 0
+
+    async def counting() -> list[Message]:
+        nonlocal runs
+        runs += 1
+        return []
+
+    original, sweeper.sweep_once = sweeper.sweep_once, counting
+    try:
+        sweeper.start()
+        sweeper.start()  # once per loop
+        await asyncio.sleep(0.3)
+    finally:
+        sweeper.sweep_once = original
+        await sweeper.stop()
+    assert runs >= 2
+    assert asyncio.get_running_loop() not in sweeper._tasks
+
+
 def test_the_admin_lists_keys_read_only(admin_client, api: APIClient, owner_id: str) -> None:
     chat(api, owner_id, {"message": "Seen by staff"}, key="admin-key")
     page = admin_client.get("/admin/conversations/idempotencykey/")

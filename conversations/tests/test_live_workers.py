@@ -85,6 +85,7 @@ def uvicorn_workers(count: int, *, redis_url: str, logs: Path) -> Iterator[list[
         "OFFLINE_ASSISTANT_CHUNK_DELAY": "0.1",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "PYTHONUNBUFFERED": "1",
+        "LIVE_SWEEP_SECONDS": "5",  # the suite turns it off for its own process (pytest.ini)
     }
     processes: list[subprocess.Popen[bytes]] = []
     ports = []

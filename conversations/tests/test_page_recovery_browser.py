@@ -63,6 +63,7 @@ class RestartableServer:
             **os.environ,
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
+            "LIVE_SWEEP_SECONDS": "5",  # the suite turns it off for its own process (pytest.ini)
             "DJANGO_SETTINGS_MODULE": "conversations.tests.uvicorn_settings",
             **env,
         }

@@ -102,6 +102,7 @@ def uvicorn_workers(count: int, *, env: dict[str, str], logs: Path) -> Iterator[
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SETTINGS_MODULE": "conversations.tests.uvicorn_settings",
         "PYTHONUNBUFFERED": "1",
+        "LIVE_SWEEP_SECONDS": "5",  # the suite turns it off for its own process (pytest.ini)
         **env,
     }
     workers: list[Worker] = []
