@@ -134,14 +134,17 @@ def message_text_clean(text: str) -> str:
 def title_clean(title: str) -> str:
     """Check a conversation title given by a person; returns it trimmed.
 
+    The 200-character limit counts the title as sent, as the OpenAPI schema's ``maxLength``
+    does (a fuzzer found a 201-character title with a leading space accepted).
+
     Raises:
-        django.core.exceptions.ValidationError: empty, over 200 characters, NUL or lone surrogates.
+        django.core.exceptions.ValidationError: blank, over 200 characters, NUL or lone surrogates.
     """
+    if len(title) > TITLE_MAX_LENGTH:
+        raise ValidationError(f"Title is too long: the limit is {TITLE_MAX_LENGTH} characters", code="max_length")
     title = title.strip()
     if not title:
         raise ValidationError("Title cannot be empty", code="blank")
-    if len(title) > TITLE_MAX_LENGTH:
-        raise ValidationError(f"Title is too long: the limit is {TITLE_MAX_LENGTH} characters", code="max_length")
     _reject_unstorable(title, what="Title")
     return title
 

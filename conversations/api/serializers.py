@@ -45,7 +45,7 @@ class MessageTextField(StrictCharField):
 
 @extend_schema_field({"type": "string", "minLength": 1, "maxLength": TITLE_MAX_LENGTH, "pattern": TEXT_PATTERN})
 class TitleField(StrictCharField):
-    """A conversation title: up to 200 characters once trimmed, not blank, no NUL."""
+    """A conversation title: up to 200 characters as sent, not blank, no NUL; stored trimmed."""
 
 
 @extend_schema_field({"type": "string", "minLength": 1, "maxLength": 150, "pattern": TEXT_PATTERN})
