@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "channels",
     "conversations",
+    "tasks",
 ]
 
 MIDDLEWARE = [

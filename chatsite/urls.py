@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api-auth/", include("rest_framework.urls")),
     path("api/", include("conversations.api.urls")),
+    path("api/", include("tasks.urls")),
     path("", include("conversations.urls")),
 ]
 

@@ -29,6 +29,21 @@ Switches (attributes of ``FakeOpenAI``, or command-line flags):
 ``fail_times``     how many requests get ``mode`` before it behaves as ``ok`` again
                    (``None``: every request), so "fails once, then the retry succeeds"
                    can be staged.
+``tool_script``    ``None`` (default: never calls a tool), or a list of *steps* that
+                   answer the requests carrying a non-empty ``"tools"`` array. The step
+                   for a request is the number of assistant messages with ``tool_calls``
+                   in its ``messages`` (0 for a turn's first request, 1 once the tool
+                   results come back, ...); past the end of the script, ``reply``. A
+                   step is a ``str`` (a final text reply, streamed in ``chunks`` pieces),
+                   or a list of tool calls ``{"name": str, "arguments": str | dict}`` (a
+                   dict is JSON-encoded, a str is sent verbatim, malformed or not), or
+                   ``"forever"``: this and every later request gets one tool call (the
+                   script's first one, else ``list_tasks {"status": "all"}``). A tool
+                   call streams as real servers do: a chunk naming each call (``id``,
+                   ``name``, empty ``arguments``), the arguments in at least 3 pieces,
+                   then ``finish_reason: "tool_calls"``; the faults of ``mode`` apply to
+                   those pieces as to text ones. ``tool_results(i)`` returns the
+                   ``{"role": "tool"}`` messages of ``requests[i]``.
 
 Per request, for a load with a mix of faults: a marker in the last user message,
 ``[fake:<mode>]`` (one of ``MODES``) and/or ``[fake:latency=<seconds>]``, overrides
@@ -58,6 +73,8 @@ MODES = ("ok", "error500", "ratelimit", "cut", "malformed", "wrongshape", "hang"
 WRONG_CHUNK: Any = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": 5}}]}
 _MARKER = re.compile(r"\[fake:(?:latency=(?P<latency>\d+(?:\.\d+)?)|(?P<mode>[a-z0-9]+))\]")
 DEFAULT_REPLY = "Hello from the fake model. This reply arrives in several chunks, as a real one would."
+FOREVER = "forever"
+FOREVER_CALL: dict[str, Any] = {"name": "list_tasks", "arguments": {"status": "all"}}
 
 
 def _event(data: Any) -> bytes:
@@ -91,6 +108,7 @@ class FakeOpenAI:
         retry_after: int = 1,
         cut_after: int = 2,
         fail_times: int | None = None,
+        tool_script: list[Any] | None = None,
         record: bool = True,
     ) -> None:
         self.host = host
@@ -104,6 +122,7 @@ class FakeOpenAI:
         self.cut_after = cut_after
         self.wrong_chunk: Any = WRONG_CHUNK
         self.fail_times = fail_times
+        self.tool_script: list[Any] | None = tool_script
         self.record = record
         self.requests: list[dict[str, Any]] = []
         self.clients: list[tuple[str, int]] = []
@@ -156,6 +175,7 @@ class FakeOpenAI:
         self.reply, self.chunks, self.mode = DEFAULT_REPLY, 5, "ok"
         self.retry_after, self.cut_after, self.fail_times = 1, 2, None
         self.wrong_chunk = WRONG_CHUNK
+        self.tool_script = None
         with self._lock:
             self.requests.clear()
             self.clients.clear()
@@ -165,6 +185,12 @@ class FakeOpenAI:
         """How many TCP connections the recorded requests came over."""
         with self._lock:
             return len(set(self.clients))
+
+    def tool_results(self, request_index: int) -> list[dict[str, Any]]:
+        """The ``{"role": "tool", ...}`` messages of ``requests[request_index]``, in order."""
+        with self._lock:
+            messages = self.requests[request_index].get("messages") or []
+        return [m for m in messages if isinstance(m, dict) and m.get("role") == "tool"]
 
     # --- The protocol --------------------------------------------------------------
 
@@ -220,14 +246,42 @@ class FakeOpenAI:
                 self.fail_times -= 1
             return mode
 
-    def _pieces(self) -> list[str]:
-        words = self.reply.split(" ")
+    def _answer(self, body: dict[str, Any]) -> str | list[dict[str, str]]:
+        """The reply text, or the tool calls (``name``, ``id``, JSON ``arguments``) to answer with."""
+        script = self.tool_script
+        if script is None or not body.get("tools"):
+            return self.reply
+        messages = body.get("messages") or []
+        step_index = sum(
+            1 for m in messages if isinstance(m, dict) and m.get("role") == "assistant" and m.get("tool_calls")
+        )
+        if FOREVER in script[: step_index + 1]:
+            first = next((s[0] for s in script if isinstance(s, list) and s), FOREVER_CALL)
+            step: Any = [first]
+        elif step_index < len(script):
+            step = script[step_index]
+        else:
+            return self.reply
+        if isinstance(step, str):
+            return step
+        return [
+            {
+                "id": f"call_{uuid.uuid4().hex[:24]}",
+                "name": call["name"],
+                "arguments": call["arguments"] if isinstance(call["arguments"], str) else json.dumps(call["arguments"]),
+            }
+            for call in step
+        ]
+
+    def _pieces(self, reply: str) -> list[str]:
+        words = reply.split(" ")
         count = max(1, min(self.chunks, len(words)))
         bounds = [len(words) * i // count for i in range(count + 1)]
         groups = [" ".join(words[bounds[i] : bounds[i + 1]]) for i in range(count)]
         return [g if i == 0 else " " + g for i, g in enumerate(groups)]
 
     async def _stream(self, send: Send, body: dict[str, Any], mode: str) -> None:
+        answer = self._answer(body)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         model = body.get("model", "fake-model")
         created = int(time.time())
@@ -249,13 +303,36 @@ class FakeOpenAI:
                 "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
             }
         )
-        await send(
-            {"type": "http.response.body", "body": chunk({"role": "assistant", "content": ""}), "more_body": True}
-        )
+        first: dict[str, Any]
+        if isinstance(answer, str):
+            first = {"role": "assistant", "content": ""}
+            deltas = [{"content": piece} for piece in self._pieces(answer)]
+            finish = "stop"
+        else:
+            first = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "index": i,
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {"name": call["name"], "arguments": ""},
+                    }
+                    for i, call in enumerate(answer)
+                ],
+            }
+            deltas = [
+                {"tool_calls": [{"index": i, "function": {"arguments": piece}}]}
+                for i, call in enumerate(answer)
+                for piece in _split(call["arguments"], max(3, self.chunks))
+            ]
+            finish = "tool_calls"
+        await send({"type": "http.response.body", "body": chunk(first), "more_body": True})
         if mode == "hang":
             await asyncio.sleep(3600)
             return
-        for index, piece in enumerate(self._pieces()):
+        for index, delta in enumerate(deltas):
             if mode in ("cut", "malformed", "wrongshape") and index == self.cut_after:
                 if mode == "cut":
                     raise _CutConnection  # uvicorn closes the socket: an incomplete chunked body
@@ -266,20 +343,36 @@ class FakeOpenAI:
                 break
             if self.chunk_delay and index:
                 await asyncio.sleep(self.chunk_delay)
-            await send({"type": "http.response.body", "body": chunk({"content": piece}), "more_body": True})
+            await send({"type": "http.response.body", "body": chunk(delta), "more_body": True})
         else:
-            await send({"type": "http.response.body", "body": chunk({}, "stop"), "more_body": True})
+            await send({"type": "http.response.body", "body": chunk({}, finish), "more_body": True})
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
 
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        answer = self._answer(body)
+        message: dict[str, Any]
+        if isinstance(answer, str):
+            message, finish = {"role": "assistant", "content": answer}, "stop"
+        else:
+            calls = [
+                {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                for c in answer
+            ]
+            message, finish = {"role": "assistant", "content": None, "tool_calls": calls}, "tool_calls"
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", "fake-model"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": self.reply}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         }
+
+
+def _split(text: str, count: int) -> list[str]:
+    """``text`` cut into ``count`` consecutive pieces of near-equal length (some empty if it is short)."""
+    bounds = [len(text) * i // count for i in range(count + 1)]
+    return [text[bounds[i] : bounds[i + 1]] for i in range(count)]
 
 
 def _markers(body: dict[str, Any]) -> tuple[str | None, float | None]:
@@ -344,7 +437,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mode", choices=MODES, default="ok")
     parser.add_argument("--retry-after", type=int, default=1)
     parser.add_argument("--reply", default=DEFAULT_REPLY)
+    parser.add_argument(
+        "--tool-script",
+        type=json.loads,
+        default=None,
+        metavar="JSON",
+        help='a JSON list of steps, e.g. \'[[{"name": "add_task", "arguments": {"title": "x"}}], "Done."]\'',
+    )
     args = parser.parse_args(argv)
+    if args.tool_script is not None and not isinstance(args.tool_script, list):
+        parser.error("--tool-script must be a JSON list")
     fake = FakeOpenAI(
         host=args.host,
         port=args.port,
@@ -354,6 +456,7 @@ def main(argv: list[str] | None = None) -> None:
         mode=args.mode,
         retry_after=args.retry_after,
         reply=args.reply,
+        tool_script=args.tool_script,
         record=False,
     )
     # backlog: the benchmark opens hundreds of connections at once.

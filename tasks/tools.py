@@ -1,0 +1,248 @@
+"""The five task tools, one definition for every caller: the agent, the offline assistant, MCP.
+
+Names, arguments and results are the original design's (contract: "Later features";
+issue 13): ``add_task(title, description?)`` -> ``{task_id, status: "created", title}``;
+``list_tasks(status)`` -> ``[{id, title, completed}]``; ``complete_task(task_id)``,
+``delete_task(task_id)``, ``update_task(task_id, title?, description?)`` ->
+``{task_id, status: "completed" | "deleted" | "updated", title}``.
+
+The user a tool acts for is an argument of ``call_tool`` given by the caller from the
+request's verified identity, never read from the model's arguments: a ``user_id`` the
+model adds is ignored, and another user's task number is "task N not found". A tool that
+fails (bad arguments, a task not found, the database) answers ``{"error": "..."}`` so the
+model can say so and the turn goes on. Each call is one transaction (``tasks.services``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError
+
+from tasks import services
+from tasks.models import TASK_DESCRIPTION_MAX_LENGTH, TASK_TITLE_MAX_LENGTH, Task
+
+logger = logging.getLogger(__name__)
+
+# Arguments as the model sent them are kept with the call; a model that sends a novel is cut.
+ARGUMENTS_MAX_CHARS = 8000
+
+_TASK_ID = {"type": "integer", "minimum": 1, "description": 'The task\'s number, as the user says it ("task 3" is 3).'}
+_TITLE = {"type": "string", "minLength": 1, "maxLength": TASK_TITLE_MAX_LENGTH, "description": "A short title."}
+_DESCRIPTION = {"type": "string", "maxLength": TASK_DESCRIPTION_MAX_LENGTH, "description": "Optional details."}
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool as a model sees it: its name, what it is for, and its arguments' JSON Schema."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+SPECS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "add_task",
+        "Add a task to the user's list. Use it when the user asks to add, create or be reminded of something.",
+        {"type": "object", "properties": {"title": _TITLE, "description": _DESCRIPTION}, "required": ["title"]},
+    ),
+    ToolSpec(
+        "list_tasks",
+        "List the user's tasks: all of them, only the pending ones, or only the completed ones.",
+        {
+            "type": "object",
+            "properties": {"status": {"type": "string", "enum": list(services.STATUSES), "default": "all"}},
+            "required": [],
+        },
+    ),
+    ToolSpec(
+        "complete_task",
+        "Mark one of the user's tasks as completed, by its number.",
+        {"type": "object", "properties": {"task_id": _TASK_ID}, "required": ["task_id"]},
+    ),
+    ToolSpec(
+        "delete_task",
+        "Delete one of the user's tasks, by its number.",
+        {"type": "object", "properties": {"task_id": _TASK_ID}, "required": ["task_id"]},
+    ),
+    ToolSpec(
+        "update_task",
+        "Change the title and/or the description of one of the user's tasks, by its number.",
+        {
+            "type": "object",
+            "properties": {"task_id": _TASK_ID, "title": _TITLE, "description": _DESCRIPTION},
+            "required": ["task_id"],
+        },
+    ),
+)
+NAMES = tuple(spec.name for spec in SPECS)
+
+
+class ToolArgumentError(Exception):
+    """The model's arguments are not what the tool takes (a sentence for the model)."""
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool call of a turn, as stored with the reply and shown: ``{"name", "arguments", "result"}``.
+
+    ``arguments`` is the parsed JSON object the model sent (or its text when it was not
+    JSON); ``result`` the tool's result, or ``{"error": sentence}``.
+    """
+
+    name: str
+    arguments: Any
+    result: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "arguments": self.arguments, "result": self.result}
+
+    @property
+    def failed(self) -> bool:
+        return isinstance(self.result, dict) and "error" in self.result
+
+
+def _parse(arguments: object) -> dict[str, Any]:
+    if arguments is None or arguments == "":
+        return {}
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            raise ToolArgumentError("the arguments are not valid JSON") from None
+    if not isinstance(arguments, dict):
+        raise ToolArgumentError("the arguments must be a JSON object")
+    return arguments
+
+
+def _task_id(arguments: dict[str, Any]) -> int:
+    value = arguments.get("task_id")
+    # Models often send numbers as text ("3"), sometimes as 3.0; anything else is refused.
+    if isinstance(value, str) and value.strip().lstrip("#").isdigit():
+        value = int(value.strip().lstrip("#"))
+    elif isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ToolArgumentError("task_id must be a task number, such as 3")
+    return value
+
+
+def _text(arguments: dict[str, Any], name: str) -> str | None:
+    value = arguments.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ToolArgumentError(f"{name} must be text")
+    return value
+
+
+def _done(task: Task, status: str) -> dict[str, Any]:
+    return {"task_id": task.number, "status": status, "title": task.title}
+
+
+def _run(user_id: str, name: str, arguments: dict[str, Any]) -> Any:
+    if name == "add_task":
+        title = _text(arguments, "title")
+        if title is None:
+            raise ToolArgumentError("title is required")
+        task = services.task_create(user_id=user_id, title=title, description=_text(arguments, "description"))
+        return _done(task, "created")
+    if name == "list_tasks":
+        status = arguments.get("status") or "all"
+        if status not in services.STATUSES:
+            raise ToolArgumentError("status must be one of all, pending, completed")
+        return [
+            {"id": task.number, "title": task.title, "completed": task.completed}
+            for task in services.task_list(user_id=user_id, status=status)
+        ]
+    task_id = _task_id(arguments)
+    if name == "complete_task":
+        return _done(services.task_complete(user_id=user_id, number=task_id), "completed")
+    if name == "delete_task":
+        return _done(services.task_delete(user_id=user_id, number=task_id), "deleted")
+    title, description = _text(arguments, "title"), _text(arguments, "description")
+    if title is None and description is None:
+        raise ToolArgumentError("give a new title or description")
+    task = services.task_update(user_id=user_id, number=task_id, title=title, description=description)
+    return _done(task, "updated")
+
+
+def call_tool(*, user_id: str, name: str, arguments: object) -> ToolCall:
+    """Run the tool ``name`` for ``user_id`` with the model's ``arguments``; never raises for the model's mistakes.
+
+    Args:
+        user_id: the owner, from the request's verified identity (the JWT subject).
+        name: one of ``NAMES``.
+        arguments: a JSON object as text (as models send it) or already parsed.
+
+    Returns:
+        The call with its result, or with ``{"error": sentence}``: an unknown tool, arguments
+        that are not a JSON object or miss/mistype a field, a task not found ("task 3 not
+        found"), a rule broken (a blank title), or the database failing.
+    """
+    shown: Any = arguments
+    if isinstance(arguments, str):
+        shown = arguments[:ARGUMENTS_MAX_CHARS]
+    try:
+        parsed = _parse(arguments)
+        shown = parsed
+        if name not in NAMES:
+            raise ToolArgumentError(f"there is no tool named {name!r}; the tools are {', '.join(NAMES)}")
+        result = _run(user_id, name, parsed)
+    except ToolArgumentError as exc:
+        result = {"error": f"{name}: {exc}"}
+    except services.TaskNotFound as exc:
+        result = {"error": f"task {exc.number} not found"}
+    except ValidationError as exc:
+        result = {"error": f"{name}: {exc.messages[0]}"}
+    except DatabaseError:
+        logger.warning("tool %s failed on the database", name, exc_info=True)
+        result = {"error": f"{name} failed: the task list could not be reached; try again"}
+    return ToolCall(name=name, arguments=shown, result=result)
+
+
+class Toolbox:
+    """The task tools bound to one user, for one turn of the assistant.
+
+    Args:
+        user_id: the owner (the JWT subject of the request).
+        run_sync: how to run a database function from async code (``conversations.services.db_async``).
+    """
+
+    specs = SPECS
+
+    def __init__(
+        self, *, user_id: str, run_sync: Callable[[Callable[..., ToolCall]], Callable[..., Awaitable[ToolCall]]]
+    ) -> None:
+        self.user_id = user_id
+        self._run_sync = run_sync
+
+    async def call(self, name: str, arguments: object) -> ToolCall:
+        """``call_tool`` for this toolbox's user, off the event loop."""
+        return await self._run_sync(call_tool)(user_id=self.user_id, name=name, arguments=arguments)
+
+
+def summary(call: dict[str, Any]) -> str:
+    """One line for a person about a stored tool call: "Added task 4: Buy milk", "Task 7 not found".
+
+    Args:
+        call: ``{"name", "arguments", "result"}`` as stored with the reply.
+    """
+    name, result = call.get("name"), call.get("result")
+    if isinstance(result, dict) and "error" in result:
+        error = str(result["error"])
+        return error[:1].upper() + error[1:]
+    if name == "list_tasks" and isinstance(result, list):
+        status = (call.get("arguments") or {}).get("status") if isinstance(call.get("arguments"), dict) else None
+        kind = f"{status} " if status in ("pending", "completed") else ""
+        return f"Listed {len(result)} {kind}task{'' if len(result) == 1 else 's'}"
+    if isinstance(result, dict) and "task_id" in result:
+        verb = {"created": "Added", "completed": "Completed", "deleted": "Deleted", "updated": "Updated"}.get(
+            str(result.get("status")), "Changed"
+        )
+        return f"{verb} task {result['task_id']}: {result.get('title', '')}"
+    return f"Called {name}"
