@@ -5,8 +5,9 @@ lean middleware chain (``chatsite.handlers``; ``settings.API_MIDDLEWARE``), ever
 other request through the full one (``settings.MIDDLEWARE``), each request's synchronous
 code on a thread lent for the request and given back (``ReusedThreadsASGIHandler``). WebSockets (``/ws/chat...``) go through the origin check,
 the session and the JWT to the chat consumer (issue "Live replies"; docs/live.md).
-The ``lifespan`` scope (uvicorn) closes the assistant's model connections at shutdown
-(``chatsite.lifespan``).
+HTTP to ``/mcp`` goes to the MCP door instead: the task tools over MCP, behind the same
+Bearer JWT (``tasks.mcp``; docs/mcp.md). The ``lifespan`` scope (uvicorn) runs the MCP
+session manager and closes the assistant's model connections at shutdown (``chatsite.lifespan``).
 """
 
 from __future__ import annotations
@@ -31,15 +32,19 @@ from chatsite.runtime import tune_garbage_collector  # noqa: E402
 from conversations.assistant import get_assistant  # noqa: E402
 from conversations.auth import websocket_auth_stack  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
+from tasks.mcp import MCPRouter  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # Oversized bodies are refused as they arrive, before Django reads them whole.
+        # Oversized bodies are refused as they arrive, before Django or the MCP door reads them.
         "http": StartWorkerTasks(
-            RequestBodyLimitMiddleware(BearerAPIRouter(default=ReusedThreadsASGIHandler(), api=APIHandler()))
+            RequestBodyLimitMiddleware(
+                MCPRouter(default=BearerAPIRouter(default=ReusedThreadsASGIHandler(), api=APIHandler()))
+            )
         ),
         "websocket": StartWorkerTasks(websocket_auth_stack(URLRouter(websocket_urlpatterns))),
-        # Startup and shutdown (uvicorn): the stale-reply sweep; the assistant's connections closed.
+        # Startup and shutdown (uvicorn): the stale-reply sweep and the MCP session manager;
+        # the assistant's connections closed.
         "lifespan": lifespan_app,
     }
 )

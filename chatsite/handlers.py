@@ -19,8 +19,9 @@ serve run on a few shared threads (``database_threads``).
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -130,6 +131,21 @@ def database_threads() -> ThreadPoolExecutor | None:
             max_workers=database_thread_count(settings.DATABASES["default"]), thread_name_prefix="database"
         )
     return _database_threads
+
+
+@contextmanager
+def serving_request() -> Iterator[None]:
+    """Within it, the code serves a request of this process: ``database_threads()`` answers.
+
+    For a door that is not Django's handler (``tasks.mcp``, the MCP door), so that its
+    ``db_async`` steps share the database threads instead of queuing on asgiref's one
+    thread-sensitive thread.
+    """
+    token = _serving.set(True)
+    try:
+        yield
+    finally:
+        _serving.reset(token)
 
 
 class ReusedThreadsASGIHandler(ASGIHandler):

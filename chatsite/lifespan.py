@@ -2,11 +2,12 @@
 
 uvicorn sends ``lifespan.startup`` before it accepts connections and ``lifespan.shutdown``
 after the last one has finished (ASGI spec, "Lifespan Protocol"). At startup the worker's
-stale-reply sweep starts (``conversations.sweeper``, issue 12). At shutdown it stops, and
-the assistant backend closes its HTTP connections to the model server, so a worker that
-stops (a deploy, ``--limit-max-requests``) hangs up cleanly instead of leaving the sockets
-to the garbage collector. daphne does not speak this protocol: ``StartWorkerTasks`` starts
-the sweep on the first connection instead.
+stale-reply sweep starts (``conversations.sweeper``, issue 12) and so does the MCP door's
+session manager (``tasks.mcp``). At shutdown they stop, and the assistant backend closes its
+HTTP connections to the model server, so a worker that stops (a deploy,
+``--limit-max-requests``) hangs up cleanly instead of leaving the sockets to the garbage
+collector. daphne does not speak this protocol: ``StartWorkerTasks`` starts the sweep on the
+first connection instead, and the MCP door starts its session manager on its first request.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from conversations import sweeper
 from conversations.assistant import close_assistant
+from tasks import mcp
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +33,12 @@ async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         message = await receive()
         if message["type"] == "lifespan.startup":
             sweeper.start()
+            await mcp.door.start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             try:
                 await sweeper.stop()
+                await mcp.door.stop()
                 await close_assistant()
             except Exception:
                 logger.exception("Closing the assistant backend at shutdown failed")

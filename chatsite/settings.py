@@ -289,6 +289,21 @@ if ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS > ASSISTANT_TIMEOUT_SECONDS:
 # Retries of a failed request before the first token (429, 5xx, connection refused);
 # only when the wait (Retry-After or a short backoff) fits the first-token deadline.
 ASSISTANT_MAX_RETRIES = env_int("ASSISTANT_MAX_RETRIES", 1, minimum=0, maximum=5)
+# The task tools (issue 13): with a model, each turn runs an agent of the OpenAI Agents SDK
+# that may call them, at most ASSISTANT_MAX_TOOL_ROUNDS model requests that call tools per
+# turn. ASSISTANT_TOOLS=0 sends plain chat requests instead (a model that cannot call tools,
+# such as some small Ollama models, answers those with an error).
+ASSISTANT_TOOLS = env_bool("ASSISTANT_TOOLS", True)
+ASSISTANT_MAX_TOOL_ROUNDS = env_int("ASSISTANT_MAX_TOOL_ROUNDS", 5, minimum=1, maximum=20)
+ASSISTANT_TOOLS_PROMPT = env_str(
+    "ASSISTANT_TOOLS_PROMPT",
+    "You can manage the user's own task list with tools: add_task, list_tasks, complete_task, "
+    "delete_task and update_task. Tasks are named by number (\"task 3\" is task_id 3). When the user "
+    "asks to add, show, complete, delete or change tasks, call the tool, then confirm briefly what "
+    "you did. If a task is not found, say so and offer to list the tasks. To act on a task named by "
+    "words rather than by number, list the tasks first to find its number. Never invent task "
+    "numbers or results.",
+).strip()
 # The OpenAI-compatible backend (chosen when either of the first two is set).
 OPENAI_API_KEY = env_str("OPENAI_API_KEY").strip()
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL").strip()

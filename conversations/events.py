@@ -16,6 +16,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conversations.models import Message
+from tasks.tools import ToolCall
+from tasks.tools import summary as tool_summary
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +54,14 @@ def layer() -> BaseChannelLayer:
 
 
 def message_payload(message: Message) -> dict[str, Any]:
-    """A message as the socket shows it: ``{"id", "role", "content", "status", "created_at"}``."""
+    """A message as the socket shows it: ``{"id", "role", "content", "status", "created_at", "tool_calls"}``."""
     return {
         "id": str(message.pk),
         "role": message.role,
         "content": message.content,
         "status": message.status,
         "created_at": message.created_at.isoformat(),
+        "tool_calls": message.tool_calls,
     }
 
 
@@ -97,6 +100,22 @@ def snapshot_event(reply: Message, *, content: str | None = None, seq: int | Non
         "content": reply.content if content is None else content,
         "seq": seq,
         "created_at": reply.created_at.isoformat(),
+    }
+
+
+def tool_call_event(reply: Message, call: ToolCall) -> dict[str, Any]:
+    """``reply.tool_call``: the assistant called a tool while writing ``reply`` (issue 13).
+
+    ``tool_call`` is ``{"name", "arguments", "result"}`` as stored with the reply; ``summary``
+    one line for a person ("Added task 4: Buy milk"). Tasks changed: an open page refreshes
+    its task panel.
+    """
+    return {
+        "type": "reply.tool_call",
+        "conversation_id": str(reply.conversation_id),
+        "reply_id": str(reply.pk),
+        "tool_call": call.as_dict(),
+        "summary": tool_summary(call.as_dict()),
     }
 
 

@@ -68,6 +68,7 @@ from conversations.events import (
     reply_group,
     snapshot_event,
     started_event,
+    tool_call_event,
 )
 from conversations.events import layer as _layer
 from conversations.liveness import (
@@ -80,6 +81,7 @@ from conversations.liveness import (
 from conversations.liveness import live_beat_key as _heartbeat_key
 from conversations.models import IN_PROGRESS_STATUSES, Message
 from conversations.services import ReplyInProgress
+from tasks.tools import ToolCall
 
 __all__ = [
     "FAILED_DETAIL",
@@ -217,6 +219,7 @@ class _Generation:
         self.interrupted = asyncio.Event()
         self.interrupt_reason = ""  # "stopped" or "closed" (finished elsewhere)
         self.save_wanted = asyncio.Event()
+        self.tool_calls: list[dict[str, Any]] = []  # every tool call so far (issue 13)
 
     @property
     def text(self) -> str:
@@ -288,9 +291,12 @@ class _Generation:
         return Message.Status.FAILED, FAILED_ERROR, FAILED_DETAIL
 
     async def _pump(self) -> None:
-        stream = get_assistant().stream(self.start.history)
+        stream = get_assistant().stream(self.start.history, toolbox=services.toolbox_for(self.start))
         try:
             async for delta in stream:
+                if not isinstance(delta, str):
+                    await self._tool_call(delta)
+                    continue
                 if not delta:
                     continue
                 # A stop may cancel the wait for the model, never a publish half
@@ -323,6 +329,25 @@ class _Generation:
         self.seq += 1
         if self.length - self.saved_length >= SAVE_CHARS:
             self.save_wanted.set()
+
+    async def _tool_call(self, call: ToolCall) -> None:
+        # The tool has acted: on record at once (with the text so far), then announced.
+        self.tool_calls.append(call.as_dict())
+        length, text = self.length, self.text
+        try:
+            saved = await database_sync_to_async(services.reply_save_partial)(
+                reply=self.reply, content=text, tool_calls=list(self.tool_calls)
+            )
+        except (OperationalError, InterfaceError):
+            logger.warning("could not save the tool calls of reply %s", self.reply.pk, exc_info=True)
+            saved = True  # the final save keeps them
+        else:
+            if saved:
+                self.saved_length = max(self.saved_length, length)
+        if not saved:
+            self._interrupt("closed")
+            return
+        await publish(self.conversation_id, tool_call_event(self.reply, call))
 
     async def _save_loop(self) -> None:
         first = True  # the first save, at once, marks the reply streaming
@@ -417,8 +442,11 @@ class _Generation:
         closed = False
         if status is not None:
             text = self.text
+            calls = list(self.tool_calls)
             closed = await services.retry_while_database_down(
-                lambda: database_sync_to_async(services.reply_finish)(reply=self.reply, content=text, status=status)
+                lambda: database_sync_to_async(services.reply_finish)(
+                    reply=self.reply, content=text, status=status, tool_calls=calls
+                )
             )
         if not closed:
             # Someone else closed it (stale rule, stop of a presumed-dead process):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.utils import timezone
 
 from conversations.indexes import TimeOrderBrinIndex
@@ -66,6 +66,10 @@ class Message(models.Model):
     content = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
     created_at = models.DateTimeField(default=timezone.now)
+    # The tools the assistant called while writing this reply, in order (issue 13):
+    # [{"name", "arguments", "result"}]; empty for user messages and replies without tools.
+    # A database default too, so rows written by plain SQL (bench/) need not name it.
+    tool_calls = models.JSONField(default=list, db_default=Value([], output_field=models.JSONField()), blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -37,6 +37,7 @@ from conversations import events, liveness, selectors
 from conversations import idempotency as idempotency_rules
 from conversations.assistant import AssistantError, AssistantTimeout, ChatTurn, get_assistant
 from conversations.models import IN_PROGRESS_STATUSES, TITLE_MAX_LENGTH, Conversation, IdempotencyKey, Message
+from tasks.tools import Toolbox, ToolCall
 
 _T = TypeVar("_T")
 
@@ -436,7 +437,7 @@ def _chat_begin(
 
 
 @transaction.atomic
-def reply_finish(*, reply: Message, content: str, status: str) -> bool:
+def reply_finish(*, reply: Message, content: str, status: str, tool_calls: list[dict[str, Any]] | None = None) -> bool:
     """Save a reply's final text and status, and bump its conversation's ``updated_at``.
 
     Only a reply that is still pending or streaming is changed, so a reply that was
@@ -446,17 +447,21 @@ def reply_finish(*, reply: Message, content: str, status: str) -> bool:
         reply: the assistant message created by ``chat_begin``.
         content: the whole text produced (may be empty for a failed reply).
         status: ``complete``, ``failed`` or ``stopped``.
+        tool_calls: every tool call of the reply so far (``ToolCall.as_dict``), or ``None``
+            to leave what is saved.
 
     Returns:
         ``True`` if this call closed the reply.
     """
     now = timezone.now()
-    changed = Message.objects.filter(pk=reply.pk, status__in=IN_PROGRESS_STATUSES).update(
-        content=content, status=status
-    )
+    fields: dict[str, Any] = {"content": content, "status": status}
+    if tool_calls is not None:
+        fields["tool_calls"] = tool_calls
+    changed = Message.objects.filter(pk=reply.pk, status__in=IN_PROGRESS_STATUSES).update(**fields)
     if changed:
         Conversation.objects.filter(pk=reply.conversation_id, updated_at__lt=now).update(updated_at=now)
-        reply.content, reply.status = content, status
+        for field, value in fields.items():
+            setattr(reply, field, value)
     return bool(changed)
 
 
@@ -471,7 +476,7 @@ def reply_fail_unstarted(*, reply: Message) -> bool:
 PARTIAL_SAVE_SECONDS = 0.5
 
 
-def reply_save_partial(*, reply: Message, content: str) -> bool:
+def reply_save_partial(*, reply: Message, content: str, tool_calls: list[dict[str, Any]] | None = None) -> bool:
     """Save the text a reply has so far and mark it ``streaming``.
 
     Called in batches while the model writes (not once per token): by ``reply_generate``
@@ -484,17 +489,21 @@ def reply_save_partial(*, reply: Message, content: str) -> bool:
     Args:
         reply: the pending or streaming assistant message.
         content: all the text so far (not just the newest delta).
+        tool_calls: every tool call so far (saved at once after each call: the tool has
+            acted, and a crash must not forget it), or ``None`` to leave what is saved.
 
     Returns:
         ``True`` if saved; ``False`` when the reply is no longer pending or
         streaming (stopped, closed as stale, or deleted with its conversation), so
         the caller should stop.
     """
-    changed = Message.objects.filter(pk=reply.pk, status__in=IN_PROGRESS_STATUSES).update(
-        content=content, status=Message.Status.STREAMING
-    )
+    fields: dict[str, Any] = {"content": content, "status": Message.Status.STREAMING}
+    if tool_calls is not None:
+        fields["tool_calls"] = tool_calls
+    changed = Message.objects.filter(pk=reply.pk, status__in=IN_PROGRESS_STATUSES).update(**fields)
     if changed:
-        reply.content, reply.status = content, Message.Status.STREAMING
+        for field, value in fields.items():
+            setattr(reply, field, value)
     return bool(changed)
 
 
@@ -531,7 +540,18 @@ def _reply_reread(reply: Message) -> Message:
     return reply
 
 
-async def reply_generate(*, start: ChatStart, on_delta: Callable[[str], Awaitable[None]] | None = None) -> Message:
+def toolbox_for(start: ChatStart) -> Toolbox:
+    """The task tools for the turn of ``start``, bound to its conversation's owner (the JWT subject
+    that saved it): the model never chooses whose tasks it touches (issue 13)."""
+    return Toolbox(user_id=start.conversation.user_id, run_sync=db_async)
+
+
+async def reply_generate(
+    *,
+    start: ChatStart,
+    on_delta: Callable[[str], Awaitable[None]] | None = None,
+    on_tool_call: Callable[[ToolCall], Awaitable[None]] | None = None,
+) -> Message:
     """Ask the assistant for the reply to ``start`` and save it (no transaction held meanwhile).
 
     While text arrives, every ``PARTIAL_SAVE_SECONDS`` (counted from the first text) the
@@ -545,6 +565,8 @@ async def reply_generate(*, start: ChatStart, on_delta: Callable[[str], Awaitabl
     Args:
         start: what ``chat_begin`` / ``retry_begin`` saved.
         on_delta: awaited with each text delta as it arrives (the live page publishes it).
+        on_tool_call: awaited with each tool call once it has run (issue 13). Tool calls
+            are saved with the reply as they happen (``reply.tool_calls``).
 
     Returns:
         The saved assistant message: ``complete``, or ``stopped`` if stopped meanwhile.
@@ -563,10 +585,25 @@ async def reply_generate(*, start: ChatStart, on_delta: Callable[[str], Awaitabl
     # model paid one (a fifth of the server's CPU with 500 in flight; BENCHMARKS.md).
     saved_at: float | None = None
     still_open = True
+    calls: list[dict[str, Any]] = []
     async with liveness.beating(liveness.http_beat_key(reply.pk)):
         try:
-            async with aclosing(get_assistant().stream(start.history)) as deltas:
-                async for delta in deltas:
+            async with aclosing(get_assistant().stream(start.history, toolbox=toolbox_for(start))) as items:
+                async for delta in items:
+                    if not isinstance(delta, str):
+                        # A tool call has acted: on record at once, with the text so far.
+                        calls.append(delta.as_dict())
+                        if on_tool_call is not None:
+                            await on_tool_call(delta)
+                        try:
+                            still_open = await db_async(reply_save_partial)(
+                                reply=reply, content="".join(parts), tool_calls=calls
+                            )
+                        except (OperationalError, InterfaceError):
+                            still_open = True  # the final save keeps it
+                        if not still_open:
+                            break
+                        continue
                     parts.append(delta)
                     if on_delta is not None:
                         await on_delta(delta)
@@ -589,12 +626,16 @@ async def reply_generate(*, start: ChatStart, on_delta: Callable[[str], Awaitabl
             text = "".join(parts)
             await asyncio.shield(
                 retry_while_database_down(
-                    lambda: db_async(reply_finish)(reply=reply, content=text, status=Message.Status.FAILED)
+                    lambda: db_async(reply_finish)(
+                        reply=reply, content=text, status=Message.Status.FAILED, tool_calls=calls
+                    )
                 )
             )
             raise
         if not still_open or not await retry_while_database_down(
-            lambda: db_async(reply_finish)(reply=reply, content="".join(parts), status=Message.Status.COMPLETE)
+            lambda: db_async(reply_finish)(
+                reply=reply, content="".join(parts), status=Message.Status.COMPLETE, tool_calls=calls
+            )
         ):
             # Closed elsewhere (stopped), or deleted: answer with what the database holds.
             await db_async(_reply_reread)(reply)

@@ -99,6 +99,14 @@ class ChatRequestSerializer(NoExtraFieldsMixin, serializers.Serializer):
     )
 
 
+class ToolCallSerializer(serializers.Serializer):
+    """One tool the assistant called while writing a reply (issue 13), in the order it called them."""
+
+    name = serializers.CharField(help_text="add_task, list_tasks, complete_task, delete_task or update_task.")
+    arguments = serializers.JSONField(help_text="The arguments the model sent (an object; text if it was not JSON).")
+    result = serializers.JSONField(help_text='The tool\'s result, or {"error": sentence} when it failed.')
+
+
 class ChatResponseSerializer(serializers.Serializer):
     conversation_id = serializers.UUIDField()
     message = serializers.CharField(source="content", help_text="The assistant's reply.")
@@ -106,6 +114,7 @@ class ChatResponseSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     message_id = serializers.UUIDField(source="id", help_text="The reply's id.")
     status = serializers.CharField(help_text="complete, or failed/stopped for a reply that did not finish.")
+    tool_calls = ToolCallSerializer(many=True, help_text="The tools called for this reply, in order; empty if none.")
 
 
 class ConversationSummarySerializer(serializers.Serializer):
@@ -175,6 +184,7 @@ class MessageSerializer(serializers.Serializer):
     content = serializers.CharField()
     status = serializers.ChoiceField(choices=["pending", "streaming", "complete", "failed", "stopped"])
     created_at = serializers.DateTimeField()
+    tool_calls = ToolCallSerializer(many=True, help_text="A reply's tool calls, in order; empty if none.")
 
 
 class ConversationHeaderSerializer(serializers.Serializer):

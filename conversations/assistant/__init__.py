@@ -15,6 +15,7 @@ from conversations.assistant.base import (
     AssistantError,
     AssistantTimeout,
     ChatTurn,
+    Toolbox,
 )
 from conversations.assistant.offline import OfflineAssistant
 
@@ -24,6 +25,7 @@ __all__ = [
     "AssistantError",
     "AssistantTimeout",
     "ChatTurn",
+    "Toolbox",
     "backend_name",
     "close_assistant",
     "get_assistant",
@@ -56,6 +58,9 @@ def _build() -> Assistant:
             timeout=settings.ASSISTANT_TIMEOUT_SECONDS,
             first_token_timeout=settings.ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS,
             max_retries=settings.ASSISTANT_MAX_RETRIES,
+            tools=settings.ASSISTANT_TOOLS,
+            tools_prompt=settings.ASSISTANT_TOOLS_PROMPT,
+            max_tool_rounds=settings.ASSISTANT_MAX_TOOL_ROUNDS,
         )
     return OfflineAssistant(chunk_delay=settings.OFFLINE_ASSISTANT_CHUNK_DELAY)
 

@@ -1,14 +1,19 @@
 """The one small interface every assistant backend implements.
 
 A backend turns the conversation's history into the reply as an async stream of
-text deltas: the page streams them, the REST endpoint joins them.
+text deltas: the page streams them, the REST endpoint joins them. Given a toolbox (the
+user's task tools, issue 13), it may also call tools on the way: each call it made is
+yielded as a ``ToolCall`` (name, arguments, result) where it happened in the stream.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from tasks.tools import ToolCall, ToolSpec
 
 
 @dataclass(frozen=True)
@@ -35,13 +40,24 @@ class AssistantTimeout(AssistantError):
     """The model did not answer within the configured time. The API answers 504."""
 
 
+class Toolbox(Protocol):
+    """Tools bound to the user of one turn (``tasks.tools.Toolbox``): the backend never chooses the user."""
+
+    specs: Sequence[ToolSpec]
+
+    async def call(self, name: str, arguments: object) -> ToolCall:
+        """Run one tool; a failure is a result (``{"error": ...}``), never an exception."""
+        ...
+
+
 class Assistant(Protocol):
     """A model backend."""
 
     name: str
 
-    def stream(self, history: Sequence[ChatTurn]) -> AsyncIterator[str]:
-        """Yield the reply to ``history`` (oldest first, ending with the user's message) as text deltas.
+    def stream(self, history: Sequence[ChatTurn], *, toolbox: Toolbox | None = None) -> AsyncIterator[str | ToolCall]:
+        """Yield the reply to ``history`` (oldest first, ending with the user's message) as text
+        deltas, and each tool call of ``toolbox`` it made, as it made it.
 
         Raises:
             AssistantTimeout: no answer in time.

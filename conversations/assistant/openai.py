@@ -22,14 +22,18 @@ import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import httpx2
 import openai
+from agents import AgentsException, ModelSettings
 from openai import AsyncOpenAI
 
-from conversations.assistant.base import AssistantBusy, AssistantError, AssistantTimeout, ChatTurn
+from conversations.assistant.base import AssistantBusy, AssistantError, AssistantTimeout, ChatTurn, Toolbox
+
+if TYPE_CHECKING:
+    from tasks.tools import ToolCall
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +71,12 @@ class OpenAIAssistant:
         timeout: seconds for the whole reply.
         first_token_timeout: seconds until the first text arrives.
         max_retries: extra attempts before the first token, for 429, 5xx and
-            connection failures, each only if its wait fits the first-token deadline.
+            connection failures, each only if its wait fits the first-token deadline
+            (with tools: the SDK client's own retries, within the same deadlines).
+        tools: whether a turn given a toolbox runs the agent (``agent.agent_stream``);
+            ``False`` sends plain chat requests for models that cannot call tools.
+        tools_prompt: what the tools are for, added to the system prompt of an agent turn.
+        max_tool_rounds: model requests that may call tools in one turn.
     """
 
     name = "openai"
@@ -84,6 +93,9 @@ class OpenAIAssistant:
         timeout: float = 60.0,
         first_token_timeout: float = 15.0,
         max_retries: int = 1,
+        tools: bool = True,
+        tools_prompt: str = "",
+        max_tool_rounds: int = 5,
     ) -> None:
         self.model = model
         self.api_key = api_key or PLACEHOLDER_API_KEY
@@ -94,6 +106,9 @@ class OpenAIAssistant:
         self.timeout = timeout
         self.first_token_timeout = min(first_token_timeout, timeout)
         self.max_retries = max_retries
+        self.tools = tools
+        self.tools_prompt = tools_prompt
+        self.max_tool_rounds = max_tool_rounds
         # One SDK client per event loop: an aiohttp session belongs to the loop it was opened on.
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncOpenAI] = weakref.WeakKeyDictionary()
 
@@ -131,33 +146,104 @@ class OpenAIAssistant:
         head = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
         return head + [{"role": turn.role, "content": turn.content} for turn in history]
 
-    async def stream(self, history: Sequence[ChatTurn]) -> AsyncIterator[str]:
-        """Yield the reply to ``history`` as text deltas.
+    async def stream(
+        self, history: Sequence[ChatTurn], *, toolbox: Toolbox | None = None
+    ) -> AsyncIterator[str | ToolCall]:
+        """Yield the reply to ``history`` as text deltas, and with ``toolbox`` each tool call made.
+
+        With a toolbox (and ``tools`` on) the turn runs the agent (``agent.agent_stream``):
+        the first text or tool call must come within ``first_token_timeout`` seconds, and the
+        whole turn, tool rounds included, end within ``timeout`` seconds.
 
         Raises:
             AssistantTimeout: no first token within ``first_token_timeout`` seconds,
                 or no end within ``timeout`` seconds.
-            AssistantError: connection refused or cut, 429, 5xx or another error
+            AssistantBusy: HTTP 429 after the retries.
+            AssistantError: connection refused or cut, 5xx or another error
                 status, a malformed chunk, or a stream that ends without finishing.
         """
         loop = asyncio.get_running_loop()
         started = loop.time()
         first_deadline = started + self.first_token_timeout
         total_deadline = started + self.timeout
-        stream: Any = None
-        got_text = finished = False
+        got_text = False
         try:
-            # Each wait gets its own deadline context, entered and left around one
-            # await: a timeout must never span a ``yield`` (the caller's own awaits
-            # would be cancelled instead).
+            if toolbox is not None and self.tools:
+                items = self._agent(history, toolbox)
+            else:
+                items = self._plain(history, first_deadline)
+            try:
+                while True:
+                    # Each wait gets its own deadline context, entered and left around one
+                    # await: a timeout must never span a ``yield`` (the caller's own awaits
+                    # would be cancelled instead).
+                    async with asyncio.timeout_at(total_deadline if got_text else first_deadline):
+                        item = await anext(items, None)
+                    if item is None:
+                        break
+                    got_text = True
+                    yield item
+            finally:
+                await items.aclose()
+        except Exception as exc:
+            failure = self._failure(exc, got_text=got_text)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    def _failure(self, exc: Exception, *, got_text: bool) -> AssistantError | None:
+        """The ``AssistantError`` that ``exc`` means, or ``None`` when it is not the model's failure."""
+        if isinstance(exc, AssistantError):
+            return exc
+        if isinstance(exc, TimeoutError):
+            return AssistantTimeout(
+                f"no {'end' if got_text else 'first token'} within "
+                f"{self.timeout if got_text else self.first_token_timeout:g} s"
+            )
+        if isinstance(exc, openai.APITimeoutError):
+            if not _is_timeout(exc):
+                return AssistantError(f"could not reach the model: {exc.__cause__ or exc}")
+            return AssistantTimeout(f"the model timed out: {exc}")
+        if isinstance(exc, openai.APIStatusError):
+            level = logging.ERROR if 400 <= exc.status_code < 500 and exc.status_code != 429 else logging.WARNING
+            # A 4xx other than 429 is a configuration problem (key, model name, a model without tools).
+            logger.log(level, "The model answered HTTP %s: %s", exc.status_code, exc.message)
+            if exc.status_code == 429:
+                return AssistantBusy("the model answered HTTP 429 (rate limited)")
+            return AssistantError(f"the model answered HTTP {exc.status_code}")
+        if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError, aiohttp.ClientError)):
+            # The SDK wraps what fails before the answer starts; a connection cut while the
+            # stream is read comes through as the transport's own error.
+            return AssistantError(f"could not reach the model: {exc}")
+        if isinstance(exc, (openai.OpenAIError, ValueError, TypeError, AttributeError, AgentsException)):
+            # A malformed chunk: bad JSON (ValueError) or valid JSON of another shape (a list
+            # or text where an object belongs: AttributeError; content not text: TypeError);
+            # with tools, what the Agents SDK could not make sense of (ModelBehaviorError).
+            return AssistantError(f"the model sent a malformed stream: {exc!r}")
+        return None
+
+    def _agent(self, history: Sequence[ChatTurn], toolbox: Toolbox) -> AsyncIterator[str | ToolCall]:
+        from conversations.assistant.agent import agent_stream
+
+        instructions = "\n\n".join(part for part in (self.system_prompt, self.tools_prompt) if part)
+        return agent_stream(
+            client=self.client().with_options(max_retries=self.max_retries),
+            model=self.model,
+            instructions=instructions,
+            history=history,
+            toolbox=toolbox,
+            model_settings=ModelSettings(temperature=self.temperature, max_tokens=self.max_output_tokens),
+            max_rounds=self.max_tool_rounds,
+        )
+
+    async def _plain(self, history: Sequence[ChatTurn], first_deadline: float) -> AsyncIterator[str]:
+        """A plain streamed completion, no tools: the text deltas of one request."""
+        stream: Any = None
+        finished = False
+        try:
             async with asyncio.timeout_at(first_deadline):
                 stream = await self._open(self.client(), self.messages(history), first_deadline)
-            chunks = aiter(stream)
-            while True:
-                async with asyncio.timeout_at(total_deadline if got_text else first_deadline):
-                    chunk: Any = await anext(chunks, None)
-                if chunk is None:
-                    break
+            async for chunk in stream:
                 for choice in chunk.get("choices") or ():
                     text = (choice.get("delta") or {}).get("content")
                     if text is not None and not isinstance(text, str):
@@ -165,32 +251,7 @@ class OpenAIAssistant:
                     if choice.get("finish_reason"):
                         finished = True
                     if text:
-                        got_text = True
                         yield text
-        except TimeoutError:
-            raise AssistantTimeout(
-                f"no {'end' if got_text else 'first token'} within "
-                f"{self.timeout if got_text else self.first_token_timeout:g} s"
-            ) from None
-        except openai.APITimeoutError as exc:
-            if not _is_timeout(exc):
-                raise AssistantError(f"could not reach the model: {exc.__cause__ or exc}") from exc
-            raise AssistantTimeout(f"the model timed out: {exc}") from exc
-        except openai.APIStatusError as exc:
-            level = logging.ERROR if 400 <= exc.status_code < 500 and exc.status_code != 429 else logging.WARNING
-            # A 4xx other than 429 is a configuration problem (key, model name).
-            logger.log(level, "The model answered HTTP %s: %s", exc.status_code, exc.message)
-            if exc.status_code == 429:
-                raise AssistantBusy("the model answered HTTP 429 (rate limited)") from exc
-            raise AssistantError(f"the model answered HTTP {exc.status_code}") from exc
-        except (openai.APIConnectionError, httpx2.TransportError) as exc:
-            # The SDK wraps what fails before the answer starts; a connection cut while the
-            # stream is read comes through as the transport's own error.
-            raise AssistantError(f"could not reach the model: {exc}") from exc
-        except (openai.OpenAIError, ValueError, TypeError, AttributeError) as exc:
-            # A malformed chunk: bad JSON (ValueError) or valid JSON of another shape (a list
-            # or text where an object belongs: AttributeError; content not text: TypeError).
-            raise AssistantError(f"the model sent a malformed stream: {exc!r}") from exc
         finally:
             if stream is not None:
                 await stream.close()

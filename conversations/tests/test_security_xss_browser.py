@@ -62,7 +62,7 @@ class PayloadAssistant:
 
     name = "payload"
 
-    async def stream(self, history: Sequence[ChatTurn]) -> AsyncIterator[str]:
+    async def stream(self, history: Sequence[ChatTurn], *, toolbox: object = None) -> AsyncIterator[str]:
         yield history[-1].content
 
 

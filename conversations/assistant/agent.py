@@ -1,0 +1,121 @@
+"""A chat turn that may act: an agent of the OpenAI Agents SDK over Chat Completions (issue 13).
+
+The agent is given the user's task tools (``Toolbox``, bound to the request's verified
+user) as ``FunctionTool``s, the conversation as input, and the configured
+OpenAI-compatible server as its model (``OpenAIChatCompletionsModel``, so Ollama, vLLM and
+LM Studio work as well as OpenAI). Tracing is off: nothing is sent anywhere but the
+model server. ``agent_stream`` yields the reply's text deltas as they arrive and each
+tool call once it has run; the deadlines and the translation of failures are the
+caller's (``OpenAIAssistant.stream``).
+
+A tool never raises into the SDK: bad arguments, a task not found or a database error
+come back to the model as ``{"error": ...}``, and the turn goes on. A model that keeps
+asking for tools is stopped after ``max_rounds`` rounds, with a sentence saying so.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from agents import (
+    Agent,
+    FunctionTool,
+    MaxTurnsExceeded,
+    ModelSettings,
+    OpenAIChatCompletionsModel,
+    RawResponsesStreamEvent,
+    RunConfig,
+    Runner,
+    set_tracing_disabled,
+)
+from openai import AsyncOpenAI
+
+from conversations.assistant.base import ChatTurn, Toolbox
+
+if TYPE_CHECKING:
+    from tasks.tools import ToolCall, ToolSpec
+
+# The SDK sends traces to OpenAI by default; a self-hosted chat never does.
+set_tracing_disabled(True)
+
+ROUNDS_EXHAUSTED = (
+    "I stopped here: I asked for tools {rounds} times in a row without finishing. "
+    "What I did is listed above; please ask again, more precisely if you can."
+)
+
+
+def _function_tool(spec: ToolSpec, toolbox: Toolbox, made: list[ToolCall]) -> FunctionTool:
+    async def invoke(_context: Any, arguments: str) -> str:
+        call = await toolbox.call(spec.name, arguments)
+        made.append(call)
+        return json.dumps(call.result, ensure_ascii=False)
+
+    # Not strict: optional arguments stay optional for the model, and our own checks
+    # (tasks.tools.call_tool) answer a malformed call with an error result.
+    return FunctionTool(
+        name=spec.name,
+        description=spec.description,
+        params_json_schema=spec.parameters,
+        on_invoke_tool=invoke,
+        strict_json_schema=False,
+    )
+
+
+async def agent_stream(
+    *,
+    client: AsyncOpenAI,
+    model: str,
+    instructions: str,
+    history: Sequence[ChatTurn],
+    toolbox: Toolbox,
+    model_settings: ModelSettings,
+    max_rounds: int,
+) -> AsyncIterator[str | ToolCall]:
+    """Run one turn of the agent; yield text deltas and, after each tool has run, its ``ToolCall``.
+
+    Args:
+        client: the SDK client to the model server (its own retries apply).
+        model: the model's name.
+        instructions: the system prompt (the assistant's own, then what the tools are for).
+        history: the conversation, oldest first, ending with the user's message.
+        toolbox: the tools, bound to the turn's user.
+        model_settings: temperature, max_tokens.
+        max_rounds: model requests that may call tools in one turn; past it the turn ends
+            with ``ROUNDS_EXHAUSTED``.
+
+    Raises:
+        What the SDK client raises (``openai.APIStatusError``, ``openai.APIConnectionError``,
+        ...) and ``agents.exceptions.ModelBehaviorError``; the caller translates them.
+    """
+    made: list[ToolCall] = []
+    agent: Agent[None] = Agent(
+        name="Assistant",
+        instructions=instructions,
+        tools=[_function_tool(spec, toolbox, made) for spec in toolbox.specs],
+        model=OpenAIChatCompletionsModel(model=model, openai_client=client),
+        model_settings=model_settings,
+    )
+    turn: list[Any] = [{"role": item.role, "content": item.content} for item in history]
+    result = Runner.run_streamed(
+        agent, input=turn, max_turns=max_rounds + 1, run_config=RunConfig(tracing_disabled=True)
+    )
+    try:
+        async for event in result.stream_events():
+            while made:
+                yield made.pop(0)
+            if isinstance(event, RawResponsesStreamEvent) and getattr(event.data, "type", "") == (
+                "response.output_text.delta"
+            ):
+                delta = event.data.delta  # type: ignore[union-attr]
+                if delta:
+                    yield delta
+        while made:
+            yield made.pop(0)
+    except MaxTurnsExceeded:
+        while made:
+            yield made.pop(0)
+        yield ROUNDS_EXHAUSTED.format(rounds=max_rounds)
+    finally:
+        result.cancel()
