@@ -290,8 +290,8 @@ if ASSISTANT_FIRST_TOKEN_TIMEOUT_SECONDS > ASSISTANT_TIMEOUT_SECONDS:
 # only when the wait (Retry-After or a short backoff) fits the first-token deadline.
 ASSISTANT_MAX_RETRIES = env_int("ASSISTANT_MAX_RETRIES", 1, minimum=0, maximum=5)
 # The task tools (issue 13): with a model, each turn runs an agent of the OpenAI Agents SDK
-# that may call them, at most ASSISTANT_MAX_TOOL_ROUNDS model requests that call tools per
-# turn. ASSISTANT_TOOLS=0 sends plain chat requests instead (a model that cannot call tools,
+# that may call them: ASSISTANT_MAX_TOOL_ROUNDS rounds of tool calls, so at most one more
+# model request per turn (the answer). ASSISTANT_TOOLS=0 sends plain chat requests instead (a model that cannot call tools,
 # such as some small Ollama models, answers those with an error).
 ASSISTANT_TOOLS = env_bool("ASSISTANT_TOOLS", True)
 ASSISTANT_MAX_TOOL_ROUNDS = env_int("ASSISTANT_MAX_TOOL_ROUNDS", 5, minimum=1, maximum=20)
@@ -391,8 +391,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    # The OpenAI SDK's HTTP client logs every request at INFO.
-    "loggers": {"httpx2": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+    # The OpenAI SDK's HTTP client logs every request at INFO, and so does the MCP SDK's
+    # stateless transport (the MCP door, tasks/mcp.py).
+    "loggers": {"httpx2": {"level": "WARNING"}, "httpx": {"level": "WARNING"}, "mcp": {"level": "WARNING"}},
     "root": {
         "handlers": ["console"],
         "level": env_choice("DJANGO_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),

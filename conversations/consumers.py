@@ -327,6 +327,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def reply_delta(self, event: dict[str, Any]) -> None:
         await self.subscription.on_event(event)  # type: ignore[union-attr]
 
+    async def reply_tool_call(self, event: dict[str, Any]) -> None:
+        await self.subscription.on_event(event)  # type: ignore[union-attr]
+
     async def reply_finished(self, event: dict[str, Any]) -> None:
         await self.subscription.on_event(event)  # type: ignore[union-attr]
 

@@ -182,7 +182,8 @@ def call_tool(*, user_id: str, name: str, arguments: object) -> ToolCall:
     Returns:
         The call with its result, or with ``{"error": sentence}``: an unknown tool, arguments
         that are not a JSON object or miss/mistype a field, a task not found ("task 3 not
-        found"), a rule broken (a blank title), or the database failing.
+        found"), a rule broken (a blank title), the database failing, or any other error
+        (logged).
     """
     shown: Any = arguments
     if isinstance(arguments, str):
@@ -202,6 +203,10 @@ def call_tool(*, user_id: str, name: str, arguments: object) -> ToolCall:
     except DatabaseError:
         logger.warning("tool %s failed on the database", name, exc_info=True)
         result = {"error": f"{name} failed: the task list could not be reached; try again"}
+    except Exception:
+        # A bug of ours must not end the person's turn: the model is told, and the log keeps it.
+        logger.exception("tool %s failed", name)
+        result = {"error": f"{name} failed unexpectedly; try again"}
     return ToolCall(name=name, arguments=shown, result=result)
 
 

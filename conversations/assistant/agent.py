@@ -10,7 +10,7 @@ caller's (``OpenAIAssistant.stream``).
 
 A tool never raises into the SDK: bad arguments, a task not found or a database error
 come back to the model as ``{"error": ...}``, and the turn goes on. A model that keeps
-asking for tools is stopped after ``max_rounds`` rounds, with a sentence saying so.
+asking for tools is stopped after ``max_rounds + 1`` requests, with a sentence saying so.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 set_tracing_disabled(True)
 
 ROUNDS_EXHAUSTED = (
-    "I stopped here: I asked for tools {rounds} times in a row without finishing. "
+    "I stopped here: I kept calling tools without finishing an answer. "
     "What I did is listed above; please ask again, more precisely if you can."
 )
 
@@ -82,8 +82,9 @@ async def agent_stream(
         history: the conversation, oldest first, ending with the user's message.
         toolbox: the tools, bound to the turn's user.
         model_settings: temperature, max_tokens.
-        max_rounds: model requests that may call tools in one turn; past it the turn ends
-            with ``ROUNDS_EXHAUSTED``.
+        max_rounds: tool rounds in one turn: at most ``max_rounds + 1`` model requests (the
+            last for the answer); a model still calling tools in the last one has its calls
+            run, then the turn ends with ``ROUNDS_EXHAUSTED``.
 
     Raises:
         What the SDK client raises (``openai.APIStatusError``, ``openai.APIConnectionError``,
@@ -116,6 +117,6 @@ async def agent_stream(
     except MaxTurnsExceeded:
         while made:
             yield made.pop(0)
-        yield ROUNDS_EXHAUSTED.format(rounds=max_rounds)
+        yield ROUNDS_EXHAUSTED
     finally:
         result.cancel()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from typing import Any
 
 from django import template
 from django.utils import timezone
@@ -10,6 +12,7 @@ from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 
 from conversations.markdown import render_markdown
+from tasks import tools
 
 register = template.Library()
 
@@ -28,3 +31,24 @@ def ago(value: dt.datetime | None) -> str:
     if timezone.now() - value < dt.timedelta(minutes=1):
         return "just now"
     return f"{timesince(value, depth=1)} ago"
+
+
+@register.filter(name="tool_summary")
+def tool_summary(call: dict[str, Any]) -> str:
+    """One line about a stored tool call: "Added task 4: Buy milk" (``tasks.tools.summary``)."""
+    return tools.summary(call)
+
+
+@register.filter(name="tool_failed")
+def tool_failed(call: dict[str, Any]) -> bool:
+    """Whether a stored tool call's result is an error."""
+    result = call.get("result")
+    return isinstance(result, dict) and "error" in result
+
+
+@register.filter(name="pretty_json")
+def pretty_json(value: Any) -> str:
+    """``value`` as indented JSON for a person to read (escaped by the template like any text)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False)
