@@ -25,10 +25,11 @@ import psycopg
 from bench.stats import LoadResult, from_latencies
 
 REPLY_TEXT = (
-    "You wrote: “{text}”.\n\nI am the built-in **offline assistant**, so I can only echo what you send; "
-    "this is message 1 of our conversation, and it has been saved.\n\nTo get real answers, connect a model: "
-    "set `OPENAI_API_KEY` (OpenAI) or `OPENAI_BASE_URL` (any OpenAI-compatible server such as Ollama, vLLM or "
-    "LM Studio) and `OPENAI_MODEL`, then restart the server."
+    "You wrote: “{text}”.\n\nI am the built-in **offline assistant**: I cannot hold a conversation, but I can "
+    "manage your tasks. Try “add a task to buy milk”, “show my tasks”, “what's pending?”, “mark task 1 complete”, "
+    "“rename task 1 to Buy oat milk” or “delete task 1”. This is message 1 of our conversation, and it has been "
+    "saved.\n\nTo get real answers, connect a model: set `OPENAI_API_KEY` (OpenAI) or `OPENAI_BASE_URL` (any "
+    "OpenAI-compatible server such as Ollama, vLLM or LM Studio) and `OPENAI_MODEL`, then restart the server."
 )
 
 INSERT_CONVERSATION = (

@@ -363,6 +363,7 @@
      *  learns how it ended; one still being written (a repeated key's) is followed to its end. */
     landed(message) {
       decorate(message);
+      if (message.querySelector(".msg__tools")) htmx.trigger(document.body, "tasks-changed"); // the assistant changed tasks
       const { id, status } = message.dataset;
       this.log.querySelectorAll(`.msg[data-id="${CSS.escape(id)}"]`).forEach((el) => el !== message && el.remove());
       if (FINAL.has(status)) this.socket?.ended(id, status);
@@ -526,6 +527,7 @@
       on("reply.started", this.onLiveStarted);
       on("reply.snapshot", this.onLiveSnapshot);
       on("reply.delta", this.onLiveDelta);
+      on("reply.tool_call", this.onLiveToolCall);
       on("reply.finished", this.onLiveFinished);
       on("error", this.onLiveError);
     }
@@ -647,6 +649,16 @@
       if (event.delta && this.current?.replyId === event.reply_id) this.current.textArrived = true;
       this.refreshTyping();
       this.arrived();
+    }
+
+    /** A tool acted (issue 13): its line on the reply at once (the server's rendering replaces it), and the task panel follows. */
+    onLiveToolCall(event) {
+      const el = this.liveArticle(event.reply_id);
+      if (!el) return;
+      const md = el.querySelector(".msg__md");
+      const list = el.querySelector(".msg__tools") || md.before(Object.assign(document.createElement("ul"), { className: "msg__tools" })) || md.previousElementSibling;
+      list.append(Object.assign(document.createElement("li"), { textContent: event.summary }));
+      htmx.trigger(document.body, "tasks-changed");
     }
 
     async onLiveFinished(event) {
