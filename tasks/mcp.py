@@ -15,7 +15,8 @@ low-level ``Server`` and its ``StreamableHTTPSessionManager``) and checks who is
   else 400. A cross-site page cannot use the door either way: it has no token to send.
 * **Stateless**: ``stateless=True`` and ``json_response=True``: each POST is answered on
   its own with one JSON body, nothing lives between requests, any worker answers any
-  request, and there is no session id to route.
+  request, and there is no session id to route. GET (a stream for the server to speak
+  first) and DELETE (end a session) are 405, as the transport allows.
 * **Lifetime**: the session manager's ``run()`` is entered once per worker, in a task of
   its own: from the lifespan's startup (``chatsite.lifespan``) and left at shutdown, or,
   for servers without lifespan events (daphne, ``--lifespan off``), at the first ``/mcp``
@@ -52,7 +53,7 @@ logger = logging.getLogger(__name__)
 PATH = "/mcp"
 SERVER_NAME = "chat-tasks"
 INSTRUCTIONS = (
-    "The signed-in user's own task list. Tasks are named by number (\"task 3\" is task_id 3); "
+    'The signed-in user\'s own task list. Tasks are named by number ("task 3" is task_id 3); '
     "list the tasks to find a task's number."
 )
 TOOLS = [types.Tool(name=spec.name, description=spec.description, input_schema=spec.parameters) for spec in SPECS]
@@ -166,6 +167,11 @@ class MCPDoor:
         self._task: asyncio.Task[None] | None = None
         self._stopping: asyncio.Event | None = None
 
+    @property
+    def manager(self) -> StreamableHTTPSessionManager | None:
+        """The session manager started last (running, or starting), ``None`` once stopped."""
+        return self._manager
+
     async def start(self) -> StreamableHTTPSessionManager:
         """Run the session manager on this event loop, once (idempotent); return it when it is ready.
 
@@ -220,6 +226,12 @@ class MCPDoor:
                 error_body("Unauthorized", UNAUTHORIZED_DETAIL),
                 [(b"www-authenticate", b'Bearer realm="mcp"')],
             )
+            return
+        if request.method != "POST":
+            # Stateless: no stream for the server to speak first on (GET), no session to end
+            # (DELETE). The transport allows 405 for both; the SDK would hold a GET open forever.
+            detail = f'Method "{request.method}" not allowed.'
+            await _send_json(send, 405, error_body("Method not allowed", detail), [(b"allow", b"POST")])
             return
         manager = await self.start()
         await manager.handle_request(dict(scope, user=user), receive, send)
