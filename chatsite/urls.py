@@ -1,4 +1,4 @@
-"""Top-level routes: the chat page, the API, its schema and docs, the admin, login."""
+"""Top-level routes: the chat page and its tasks panel, the API, its schema and docs, the admin, login."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     path("api/", include("conversations.api.urls")),
     path("api/", include("tasks.urls")),
+    path("", include("tasks.page_urls")),
     path("", include("conversations.urls")),
 ]
 
