@@ -72,7 +72,7 @@ class OpenAIAssistant:
         first_token_timeout: seconds until the first text arrives.
         max_retries: extra attempts before the first token, for 429, 5xx and
             connection failures, each only if its wait fits the first-token deadline
-            (with tools: the SDK client's own retries, within the same deadlines).
+            (with tools, the whole turn is started again, before anything came).
         tools: whether a turn given a toolbox runs the agent (``agent.agent_stream``);
             ``False`` sends plain chat requests for models that cannot call tools.
         tools_prompt: what the tools are for, added to the system prompt of an agent turn.
@@ -169,7 +169,7 @@ class OpenAIAssistant:
         got_text = False
         try:
             if toolbox is not None and self.tools:
-                items = self._agent(history, toolbox)
+                items = self._agent(history, toolbox, first_deadline)
             else:
                 items = self._plain(history, first_deadline)
             try:
@@ -222,19 +222,53 @@ class OpenAIAssistant:
             return AssistantError(f"the model sent a malformed stream: {exc!r}")
         return None
 
-    def _agent(self, history: Sequence[ChatTurn], toolbox: Toolbox) -> AsyncIterator[str | ToolCall]:
+    async def _agent(
+        self, history: Sequence[ChatTurn], toolbox: Toolbox, first_deadline: float
+    ) -> AsyncIterator[str | ToolCall]:
+        """One agent turn, started again on a 429, 5xx or refused connection before anything came.
+
+        The retries are ours, as on the plain path (``_open``): the SDK client's own would
+        sleep through a long ``Retry-After`` past the first-token deadline and turn "busy"
+        into "timeout". Nothing has acted before the first output (a tool call is an
+        output), so starting the turn again repeats nothing.
+        """
         from conversations.assistant.agent import agent_stream
 
         instructions = "\n\n".join(part for part in (self.system_prompt, self.tools_prompt) if part)
-        return agent_stream(
-            client=self.client().with_options(max_retries=self.max_retries),
-            model=self.model,
-            instructions=instructions,
-            history=history,
-            toolbox=toolbox,
-            model_settings=ModelSettings(temperature=self.temperature, max_tokens=self.max_output_tokens),
-            max_rounds=self.max_tool_rounds,
-        )
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while True:
+            items = agent_stream(
+                client=self.client(),
+                model=self.model,
+                instructions=instructions,
+                history=history,
+                toolbox=toolbox,
+                model_settings=ModelSettings(temperature=self.temperature, max_tokens=self.max_output_tokens),
+                max_rounds=self.max_tool_rounds,
+            )
+            try:
+                first = await anext(items, None)
+            except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as exc:
+                await items.aclose()
+                if (isinstance(exc, openai.APITimeoutError) and _is_timeout(exc)) or attempt >= self.max_retries:
+                    raise
+                delay = _retry_after(exc) or RETRY_BACKOFF_SECONDS * 2**attempt
+                if loop.time() + delay >= first_deadline:
+                    raise
+                attempt += 1
+                logger.info("Retrying the model in %.1f s after: %s", delay, exc)
+                await asyncio.sleep(delay)
+                continue
+            try:
+                if first is None:
+                    return
+                yield first
+                async for item in items:
+                    yield item
+            finally:
+                await items.aclose()
+            return
 
     async def _plain(self, history: Sequence[ChatTurn], first_deadline: float) -> AsyncIterator[str]:
         """A plain streamed completion, no tools: the text deltas of one request."""
