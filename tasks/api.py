@@ -68,6 +68,8 @@ def _title_field(*, required: bool) -> TaskTitleField:
     return TaskTitleField(
         required=required,
         trim_whitespace=False,
+        # First, so its sentence is the one shown (DRF's own NUL check comes after it).
+        validators=[services.task_title_clean],
         error_messages={
             "required": "Title is required",
             "null": "Title cannot be empty",
@@ -82,6 +84,7 @@ def _description_field() -> TaskDescriptionField:
         required=False,
         allow_blank=True,
         trim_whitespace=False,
+        validators=[services.task_description_clean],
         error_messages={"null": "Description must be a string", "invalid": "Description must be a string"},
     )
 

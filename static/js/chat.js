@@ -54,13 +54,7 @@
   const DRAFT_KEY = "chat:draft";
 
   const body = document.body;
-  const csrfToken = () => {
-    try {
-      return JSON.parse(body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
-    } catch {
-      return "";
-    }
-  };
+  const csrfToken = () => JSON.parse(body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || ""; // rendered by base.html
   const sendTimeoutMs = () => Number(body.dataset.sendTimeoutMs || 120000);
   const loginUrl = () =>
     `${body.dataset.loginUrl || "/accounts/login/"}?next=${encodeURIComponent(location.pathname + location.search)}`;
@@ -363,7 +357,7 @@
      *  learns how it ended; one still being written (a repeated key's) is followed to its end. */
     landed(message) {
       decorate(message);
-      if (message.querySelector(".msg__tools")) htmx.trigger(document.body, "tasks-changed"); // the assistant changed tasks
+      if (message.querySelector(".msg__tools")) htmx.trigger(body, "tasks-changed"); // the assistant changed tasks
       const { id, status } = message.dataset;
       this.log.querySelectorAll(`.msg[data-id="${CSS.escape(id)}"]`).forEach((el) => el !== message && el.remove());
       if (FINAL.has(status)) this.socket?.ended(id, status);
@@ -653,12 +647,11 @@
 
     /** A tool acted (issue 13): its line on the reply at once (the server's rendering replaces it), and the task panel follows. */
     onLiveToolCall(event) {
-      const el = this.liveArticle(event.reply_id);
-      if (!el) return;
-      const md = el.querySelector(".msg__md");
-      const list = el.querySelector(".msg__tools") || md.before(Object.assign(document.createElement("ul"), { className: "msg__tools" })) || md.previousElementSibling;
-      list.append(Object.assign(document.createElement("li"), { textContent: event.summary }));
-      htmx.trigger(document.body, "tasks-changed");
+      const md = this.liveArticle(event.reply_id)?.querySelector(".msg__md");
+      if (!md) return;
+      if (!md.previousElementSibling?.matches(".msg__tools")) md.before(Object.assign(document.createElement("ul"), { className: "msg__tools" }));
+      md.previousElementSibling.append(Object.assign(document.createElement("li"), { textContent: event.summary }));
+      htmx.trigger(body, "tasks-changed");
     }
 
     async onLiveFinished(event) {
@@ -921,9 +914,7 @@
 
   function refreshSidebar(id) {
     const list = document.getElementById("conversation-list");
-    if (!list || !window.htmx) return;
-    const url = `${list.dataset.sidebarUrl}?current=${encodeURIComponent(id || "")}`;
-    htmx.ajax("GET", url, { target: list, swap: "innerHTML" });
+    if (list && window.htmx) htmx.ajax("GET", `${list.dataset.sidebarUrl}?current=${encodeURIComponent(id || "")}`, { target: list, swap: "innerHTML" });
   }
 
   function setDrawer(open) {
@@ -938,9 +929,7 @@
     else if (event.target.closest("[data-drawer-close]")) setDrawer(false);
     else if (event.target.closest("#sidebar a[hx-get]")) setDrawer(false);
     // Clicking elsewhere closes an open Rename/Delete popover.
-    document.querySelectorAll("details.popover[open]").forEach((details) => {
-      if (!details.contains(event.target)) details.open = false;
-    });
+    document.querySelectorAll("details.popover[open]").forEach((details) => details.contains(event.target) || (details.open = false));
   });
 
   document.addEventListener("keydown", (event) => {
@@ -955,11 +944,7 @@
     }
   });
 
-  document.addEventListener("toggle", (event) => {
-    const details = event.target;
-    if (details.matches?.("details.popover") && details.open) details.querySelector("input, button")?.focus();
-  }, true);
-
+  document.addEventListener("toggle", ({ target }) => target.matches?.("details.popover[open]") && target.querySelector("input, button")?.focus(), true);
 
   // --- Offline indicator ------------------------------------------------------------
 
