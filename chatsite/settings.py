@@ -298,7 +298,7 @@ ASSISTANT_MAX_TOOL_ROUNDS = env_int("ASSISTANT_MAX_TOOL_ROUNDS", 5, minimum=1, m
 ASSISTANT_TOOLS_PROMPT = env_str(
     "ASSISTANT_TOOLS_PROMPT",
     "You can manage the user's own task list with tools: add_task, list_tasks, complete_task, "
-    "delete_task and update_task. Tasks are named by number (\"task 3\" is task_id 3). When the user "
+    'delete_task and update_task. Tasks are named by number ("task 3" is task_id 3). When the user '
     "asks to add, show, complete, delete or change tasks, call the tool, then confirm briefly what "
     "you did. If a task is not found, say so and offer to list the tasks. To act on a task named by "
     "words rather than by number, list the tasks first to find its number. Never invent task "
