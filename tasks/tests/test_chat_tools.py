@@ -334,3 +334,26 @@ async def test_the_socket_runs_the_agent_with_a_model(owner_id: str, live_layer:
     assert "".join(e["delta"] for e in events if e["type"] == "reply.delta") == "Added."
     assert await sync_to_async(titles)(owner_id) == [(1, "From the socket", False)]
     await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("message", "result"),
+    [
+        ("show my tasks", [{"id": 1, "title": "Existing", "completed": False}]),
+        ("mark task 1 complete", {"task_id": 1, "status": "completed", "title": "Existing"}),
+        ("rename task 1 to Renamed", {"task_id": 1, "status": "updated", "title": "Renamed"}),
+        ("delete task 1", {"task_id": 1, "status": "deleted", "title": "Existing"}),
+    ],
+)
+async def test_every_tool_works_over_the_socket(owner_id: str, live_layer: None, message: str, result: object) -> None:
+    await sync_to_async(services.task_create)(user_id=owner_id, title="Existing")
+    communicator = socket(owner_id)
+    await opened(communicator)
+    await communicator.send_json_to({"type": "send", "message": message, "client_id": "k-each"})
+    events = await receive_until(communicator, "reply.finished")
+    calls = [event["tool_call"] for event in events if event["type"] == "reply.tool_call"]
+    assert [call["result"] for call in calls] == [result]
+    reply = await Message.objects.aget(pk=events[-1]["reply_id"])
+    assert reply.tool_calls == calls and reply.status == "complete"
+    await communicator.disconnect()
