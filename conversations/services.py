@@ -37,7 +37,7 @@ from conversations import events, liveness, selectors
 from conversations import idempotency as idempotency_rules
 from conversations.assistant import AssistantError, AssistantTimeout, ChatTurn, get_assistant
 from conversations.models import IN_PROGRESS_STATUSES, TITLE_MAX_LENGTH, Conversation, IdempotencyKey, Message
-from tasks.tools import Toolbox, ToolCall
+from tasks.tools import Toolbox
 
 _T = TypeVar("_T")
 
@@ -536,7 +536,7 @@ def _reply_reread(reply: Message) -> Message:
     current = Message.objects.filter(pk=reply.pk).first()
     if current is None:
         raise selectors.ConversationNotFound
-    reply.content, reply.status = current.content, current.status
+    reply.content, reply.status, reply.tool_calls = current.content, current.status, current.tool_calls
     return reply
 
 
@@ -550,7 +550,6 @@ async def reply_generate(
     *,
     start: ChatStart,
     on_delta: Callable[[str], Awaitable[None]] | None = None,
-    on_tool_call: Callable[[ToolCall], Awaitable[None]] | None = None,
 ) -> Message:
     """Ask the assistant for the reply to ``start`` and save it (no transaction held meanwhile).
 
@@ -560,13 +559,13 @@ async def reply_generate(
     deleted meanwhile (``reply_save_partial`` returns ``False``), generation stops and
     the reply keeps what was saved. The writer beats ``liveness.http_beat_key`` all along,
     so if this process dies the reply is closed as failed within ``3 x LIVE_HEARTBEAT_SECONDS``
-    plus a sweep (issue 12), not after ``LIVE_REPLY_MAX_SECONDS``.
+    plus a sweep (issue 12), not after ``LIVE_REPLY_MAX_SECONDS``. The assistant gets the
+    owner's task tools (``toolbox_for``); each tool call is saved on the reply as soon as it
+    has run (``reply.tool_calls``), kept even if the reply then fails (issue 13).
 
     Args:
         start: what ``chat_begin`` / ``retry_begin`` saved.
         on_delta: awaited with each text delta as it arrives (the live page publishes it).
-        on_tool_call: awaited with each tool call once it has run (issue 13). Tool calls
-            are saved with the reply as they happen (``reply.tool_calls``).
 
     Returns:
         The saved assistant message: ``complete``, or ``stopped`` if stopped meanwhile.
@@ -593,8 +592,6 @@ async def reply_generate(
                     if not isinstance(delta, str):
                         # A tool call has acted: on record at once, with the text so far.
                         calls.append(delta.as_dict())
-                        if on_tool_call is not None:
-                            await on_tool_call(delta)
                         try:
                             still_open = await db_async(reply_save_partial)(
                                 reply=reply, content="".join(parts), tool_calls=calls
