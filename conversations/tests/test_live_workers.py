@@ -14,12 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket as sockets
-import subprocess
-import sys
-import time
-import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,19 +21,19 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.db import connection, connections
+from django.db import connections
 from websockets.asyncio.client import ClientConnection, connect
 
 from conversations.auth import issue_token
 from conversations.models import Message
 from conversations.tests.factories import make_conversation
+from conversations.tests.servers import database_url_of_tests
 from conversations.tests.workers import redis_url_of_tests
+from conversations.tests.workers import uvicorn_workers as workers_of_project
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 WAIT = 15.0  # seconds for any one event
-START_TIMEOUT = 30.0  # seconds for a server to start
 
 
 @pytest.fixture
@@ -47,71 +41,18 @@ def redis_url() -> str:
     return redis_url_of_tests()
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    password = f":{urllib.parse.quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
-    user = urllib.parse.quote(db.get("USER") or "")
-    return f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
-def _free_port() -> int:
-    with sockets.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"uvicorn on port {port} exited:\n{log.read_text()}")
-        try:
-            with sockets.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"uvicorn on port {port} did not start in {START_TIMEOUT} s:\n{log.read_text()}")
-
-
 @contextmanager
 def uvicorn_workers(count: int, *, redis_url: str, logs: Path) -> Iterator[list[int]]:
-    """``count`` uvicorn processes of the project, each on its own loopback port."""
+    """``count`` uvicorn processes of the project (``workers.uvicorn_workers``), each on its own loopback port."""
     env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url_of_tests(),
         "REDIS_URL": redis_url,
         "ASSISTANT_BACKEND": "offline",
         # About 2.5 s per reply: time to watch it, join it and stop it.
         "OFFLINE_ASSISTANT_CHUNK_DELAY": "0.1",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "PYTHONUNBUFFERED": "1",
-        "LIVE_SWEEP_SECONDS": "5",  # the suite turns it off for its own process (pytest.ini)
     }
-    processes: list[subprocess.Popen[bytes]] = []
-    ports = []
-    try:
-        for index in range(count):
-            port = _free_port()
-            log = logs / f"uvicorn-{index}.log"
-            with log.open("wb") as out:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "uvicorn", "chatsite.asgi:application", "--host", "127.0.0.1",
-                     "--port", str(port), "--lifespan", "off", "--log-level", "warning"],
-                    cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
-                )  # fmt: skip
-            processes.append(process)
-            _wait_listening(port, process, log)
-            ports.append(port)
-        yield ports
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    with workers_of_project(count, env=env, logs=logs) as started:
+        yield [worker.port for worker in started]
 
 
 async def receive(ws: ClientConnection) -> dict[str, Any]:
