@@ -294,6 +294,9 @@ ASSISTANT_MAX_RETRIES = env_int("ASSISTANT_MAX_RETRIES", 1, minimum=0, maximum=5
 # model request per turn (the answer). ASSISTANT_TOOLS=0 sends plain chat requests instead (a model that cannot call tools,
 # such as some small Ollama models, answers those with an error).
 ASSISTANT_TOOLS = env_bool("ASSISTANT_TOOLS", True)
+# Which tools a turn gets: a class or factory taking user_id, run_sync, record and done
+# (conversations.assistant.base.Toolbox). The chat app itself knows no tool.
+ASSISTANT_TOOLBOX = "tasks.tools.Toolbox"
 ASSISTANT_MAX_TOOL_ROUNDS = env_int("ASSISTANT_MAX_TOOL_ROUNDS", 5, minimum=1, maximum=20)
 ASSISTANT_TOOLS_PROMPT = env_str(
     "ASSISTANT_TOOLS_PROMPT",

@@ -15,9 +15,8 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from conversations.assistant.base import ToolCall
 from conversations.models import Message
-from tasks.tools import ToolCall
-from tasks.tools import summary as tool_summary
 
 logger = logging.getLogger(__name__)
 
@@ -106,16 +105,16 @@ def snapshot_event(reply: Message, *, content: str | None = None, seq: int | Non
 def tool_call_event(reply: Message, call: ToolCall) -> dict[str, Any]:
     """``reply.tool_call``: the assistant called a tool while writing ``reply`` (issue 13).
 
-    ``tool_call`` is ``{"name", "arguments", "result"}`` as stored with the reply; ``summary``
-    one line for a person ("Added task 4: Buy milk"). Tasks changed: an open page refreshes
-    its task panel.
+    ``tool_call`` is ``{"name", "arguments", "result", "summary"}`` as stored with the reply;
+    ``summary`` is also on the event itself: one line for a person ("Added task 4: Buy milk").
+    Tasks changed: an open page refreshes its task panel.
     """
     return {
         "type": "reply.tool_call",
         "conversation_id": str(reply.conversation_id),
         "reply_id": str(reply.pk),
         "tool_call": call.as_dict(),
-        "summary": tool_summary(call.as_dict()),
+        "summary": call.summary,
     }
 
 

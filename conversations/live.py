@@ -47,7 +47,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 
 from conversations import selectors, services
-from conversations.assistant import AssistantBusy, AssistantError, AssistantTimeout, get_assistant
+from conversations.assistant import AssistantBusy, AssistantError, AssistantTimeout, ToolCall, get_assistant
 from conversations.events import (
     BUSY_DETAIL,
     BUSY_ERROR,
@@ -81,7 +81,6 @@ from conversations.liveness import (
 from conversations.liveness import live_beat_key as _heartbeat_key
 from conversations.models import IN_PROGRESS_STATUSES, Message
 from conversations.services import ReplyInProgress
-from tasks.tools import ToolCall
 
 __all__ = [
     "FAILED_DETAIL",
@@ -219,7 +218,6 @@ class _Generation:
         self.interrupted = asyncio.Event()
         self.interrupt_reason = ""  # "stopped" or "closed" (finished elsewhere)
         self.save_wanted = asyncio.Event()
-        self.tool_calls: list[dict[str, Any]] = []  # every tool call so far (issue 13)
 
     @property
     def text(self) -> str:
@@ -331,22 +329,9 @@ class _Generation:
             self.save_wanted.set()
 
     async def _tool_call(self, call: ToolCall) -> None:
-        # The tool has acted: on record at once (with the text so far), then announced.
-        self.tool_calls.append(call.as_dict())
-        length, text = self.length, self.text
-        try:
-            saved = await database_sync_to_async(services.reply_save_partial)(
-                reply=self.reply, content=text, tool_calls=list(self.tool_calls)
-            )
-        except (OperationalError, InterfaceError):
-            logger.warning("could not save the tool calls of reply %s", self.reply.pk, exc_info=True)
-            saved = True  # the final save keeps them
-        else:
-            if saved:
-                self.saved_length = max(self.saved_length, length)
-        if not saved:
-            self._interrupt("closed")
-            return
+        # The tool acted and its call is on record with the reply already (in the tool's own
+        # transaction: services.reply_record_tool_call); the sockets see it now.
+        self.reply.tool_calls = [*self.reply.tool_calls, call.as_dict()]
         await publish(self.conversation_id, tool_call_event(self.reply, call))
 
     async def _save_loop(self) -> None:
@@ -442,11 +427,8 @@ class _Generation:
         closed = False
         if status is not None:
             text = self.text
-            calls = list(self.tool_calls)
             closed = await services.retry_while_database_down(
-                lambda: database_sync_to_async(services.reply_finish)(
-                    reply=self.reply, content=text, status=status, tool_calls=calls
-                )
+                lambda: database_sync_to_async(services.reply_finish)(reply=self.reply, content=text, status=status)
             )
         if not closed:
             # Someone else closed it (stale rule, stop of a presumed-dead process):

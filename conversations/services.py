@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -31,13 +32,13 @@ from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from chatsite.handlers import database_threads
 from conversations import events, liveness, selectors
 from conversations import idempotency as idempotency_rules
-from conversations.assistant import AssistantError, AssistantTimeout, ChatTurn, get_assistant
+from conversations.assistant import AssistantError, AssistantTimeout, ChatTurn, Toolbox, ToolCall, get_assistant
 from conversations.models import IN_PROGRESS_STATUSES, TITLE_MAX_LENGTH, Conversation, IdempotencyKey, Message
-from tasks.tools import Toolbox
 
 _T = TypeVar("_T")
 
@@ -437,7 +438,7 @@ def _chat_begin(
 
 
 @transaction.atomic
-def reply_finish(*, reply: Message, content: str, status: str, tool_calls: list[dict[str, Any]] | None = None) -> bool:
+def reply_finish(*, reply: Message, content: str, status: str) -> bool:
     """Save a reply's final text and status, and bump its conversation's ``updated_at``.
 
     Only a reply that is still pending or streaming is changed, so a reply that was
@@ -447,21 +448,17 @@ def reply_finish(*, reply: Message, content: str, status: str, tool_calls: list[
         reply: the assistant message created by ``chat_begin``.
         content: the whole text produced (may be empty for a failed reply).
         status: ``complete``, ``failed`` or ``stopped``.
-        tool_calls: every tool call of the reply so far (``ToolCall.as_dict``), or ``None``
-            to leave what is saved.
 
     Returns:
         ``True`` if this call closed the reply.
     """
     now = timezone.now()
-    fields: dict[str, Any] = {"content": content, "status": status}
-    if tool_calls is not None:
-        fields["tool_calls"] = tool_calls
-    changed = Message.objects.filter(pk=reply.pk, status__in=IN_PROGRESS_STATUSES).update(**fields)
+    changed = Message.objects.filter(pk=reply.pk, status__in=IN_PROGRESS_STATUSES).update(
+        content=content, status=status
+    )
     if changed:
         Conversation.objects.filter(pk=reply.conversation_id, updated_at__lt=now).update(updated_at=now)
-        for field, value in fields.items():
-            setattr(reply, field, value)
+        reply.content, reply.status = content, status
     return bool(changed)
 
 
@@ -476,7 +473,7 @@ def reply_fail_unstarted(*, reply: Message) -> bool:
 PARTIAL_SAVE_SECONDS = 0.5
 
 
-def reply_save_partial(*, reply: Message, content: str, tool_calls: list[dict[str, Any]] | None = None) -> bool:
+def reply_save_partial(*, reply: Message, content: str) -> bool:
     """Save the text a reply has so far and mark it ``streaming``.
 
     Called in batches while the model writes (not once per token): by ``reply_generate``
@@ -489,21 +486,17 @@ def reply_save_partial(*, reply: Message, content: str, tool_calls: list[dict[st
     Args:
         reply: the pending or streaming assistant message.
         content: all the text so far (not just the newest delta).
-        tool_calls: every tool call so far (saved at once after each call: the tool has
-            acted, and a crash must not forget it), or ``None`` to leave what is saved.
 
     Returns:
         ``True`` if saved; ``False`` when the reply is no longer pending or
         streaming (stopped, closed as stale, or deleted with its conversation), so
         the caller should stop.
     """
-    fields: dict[str, Any] = {"content": content, "status": Message.Status.STREAMING}
-    if tool_calls is not None:
-        fields["tool_calls"] = tool_calls
-    changed = Message.objects.filter(pk=reply.pk, status__in=IN_PROGRESS_STATUSES).update(**fields)
+    changed = Message.objects.filter(pk=reply.pk, status__in=IN_PROGRESS_STATUSES).update(
+        content=content, status=Message.Status.STREAMING
+    )
     if changed:
-        for field, value in fields.items():
-            setattr(reply, field, value)
+        reply.content, reply.status = content, Message.Status.STREAMING
     return bool(changed)
 
 
@@ -540,10 +533,34 @@ def _reply_reread(reply: Message) -> Message:
     return reply
 
 
+def reply_record_tool_call(reply_id: uuid.UUID, call: ToolCall) -> None:
+    """Append ``call`` to the reply's ``tool_calls`` (in the caller's transaction: the tool's own).
+
+    The one writer of ``Message.tool_calls`` while a reply is written: whatever happens to the
+    turn afterwards (a Stop, a deadline, the model failing, the process dying), a tool that
+    acted is on record with the reply that called it (issue 13). A reply deleted meanwhile
+    (with its conversation) records nothing.
+    """
+    reply = Message.objects.select_for_update().filter(pk=reply_id).only("id", "tool_calls").first()
+    if reply is not None:
+        reply.tool_calls = [*reply.tool_calls, call.as_dict()]
+        reply.save(update_fields=["tool_calls"])
+
+
 def toolbox_for(start: ChatStart) -> Toolbox:
-    """The task tools for the turn of ``start``, bound to its conversation's owner (the JWT subject
-    that saved it): the model never chooses whose tasks it touches (issue 13)."""
-    return Toolbox(user_id=start.conversation.user_id, run_sync=db_async)
+    """The tools for the turn of ``start`` (``settings.ASSISTANT_TOOLBOX``: the user's task tools).
+
+    Bound to the conversation's owner (the JWT subject that saved it): the model never
+    chooses whose data a tool touches. Each call is recorded on the reply in the tool's own
+    transaction (``reply_record_tool_call``); the calls already on the reply (inherited by a
+    retry from the failed reply) are the toolbox's ``done``, so the assistant does not repeat them.
+    """
+    return import_string(settings.ASSISTANT_TOOLBOX)(
+        user_id=start.conversation.user_id,
+        run_sync=db_async,
+        record=functools.partial(reply_record_tool_call, start.reply.pk),
+        done=[ToolCall.from_dict(call) for call in start.reply.tool_calls],
+    )
 
 
 async def reply_generate(
@@ -560,8 +577,8 @@ async def reply_generate(
     the reply keeps what was saved. The writer beats ``liveness.http_beat_key`` all along,
     so if this process dies the reply is closed as failed within ``3 x LIVE_HEARTBEAT_SECONDS``
     plus a sweep (issue 12), not after ``LIVE_REPLY_MAX_SECONDS``. The assistant gets the
-    owner's task tools (``toolbox_for``); each tool call is saved on the reply as soon as it
-    has run (``reply.tool_calls``), kept even if the reply then fails (issue 13).
+    owner's task tools (``toolbox_for``); each tool call is saved on the reply in the tool's
+    own transaction (``reply.tool_calls``), kept even if the reply then fails (issue 13).
 
     Args:
         start: what ``chat_begin`` / ``retry_begin`` saved.
@@ -584,22 +601,13 @@ async def reply_generate(
     # model paid one (a fifth of the server's CPU with 500 in flight; BENCHMARKS.md).
     saved_at: float | None = None
     still_open = True
-    calls: list[dict[str, Any]] = []
     async with liveness.beating(liveness.http_beat_key(reply.pk)):
         try:
             async with aclosing(get_assistant().stream(start.history, toolbox=toolbox_for(start))) as items:
                 async for delta in items:
                     if not isinstance(delta, str):
-                        # A tool call has acted: on record at once, with the text so far.
-                        calls.append(delta.as_dict())
-                        try:
-                            still_open = await db_async(reply_save_partial)(
-                                reply=reply, content="".join(parts), tool_calls=calls
-                            )
-                        except (OperationalError, InterfaceError):
-                            still_open = True  # the final save keeps it
-                        if not still_open:
-                            break
+                        # A tool acted, and its call is on record already (reply_record_tool_call).
+                        reply.tool_calls = [*reply.tool_calls, delta.as_dict()]
                         continue
                     parts.append(delta)
                     if on_delta is not None:
@@ -623,16 +631,12 @@ async def reply_generate(
             text = "".join(parts)
             await asyncio.shield(
                 retry_while_database_down(
-                    lambda: db_async(reply_finish)(
-                        reply=reply, content=text, status=Message.Status.FAILED, tool_calls=calls
-                    )
+                    lambda: db_async(reply_finish)(reply=reply, content=text, status=Message.Status.FAILED)
                 )
             )
             raise
         if not still_open or not await retry_while_database_down(
-            lambda: db_async(reply_finish)(
-                reply=reply, content="".join(parts), status=Message.Status.COMPLETE, tool_calls=calls
-            )
+            lambda: db_async(reply_finish)(reply=reply, content="".join(parts), status=Message.Status.COMPLETE)
         ):
             # Closed elsewhere (stopped), or deleted: answer with what the database holds.
             await db_async(_reply_reread)(reply)
@@ -817,8 +821,14 @@ def _retry_begin(
     )
     if answers.filter(status=Message.Status.COMPLETE).exists():
         raise NothingToRetry
+    # What the failed replies' tools already did stays on record, on the new reply, and the
+    # assistant is told (toolbox_for: ``done``), so a retry does not add the task twice.
+    done = [
+        call for calls in answers.order_by("created_at", "id").values_list("tool_calls", flat=True) for call in calls
+    ]
     answers.delete()
     reply = _pending_reply(conversation=conversation, created_at=max(now, user_message.created_at + _ONE_MICROSECOND))
+    reply.tool_calls = done
     if idempotency is not None:
         idempotency_rules.key_record(
             user_id=user_id,

@@ -10,20 +10,23 @@ The user a tool acts for is an argument of ``call_tool`` given by the caller fro
 request's verified identity, never read from the model's arguments: a ``user_id`` the
 model adds is ignored, and another user's task number is "task N not found". A tool that
 fails (bad arguments, a task not found, the database) answers ``{"error": "..."}`` so the
-model can say so and the turn goes on. Each call is one transaction (``tasks.services``).
+model can say so and the turn goes on. Each call is one transaction, and so is its record
+on the reply that made it (``call_tool``'s ``record``): a task is never changed without the
+reply knowing, whatever happens to the turn afterwards.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 
+from conversations.assistant.base import ToolCall, ToolSpec
 from tasks import services
 from tasks.models import TASK_DESCRIPTION_MAX_LENGTH, TASK_TITLE_MAX_LENGTH, Task
 
@@ -35,15 +38,6 @@ ARGUMENTS_MAX_CHARS = 8000
 _TASK_ID = {"type": "integer", "minimum": 1, "description": 'The task\'s number, as the user says it ("task 3" is 3).'}
 _TITLE = {"type": "string", "minLength": 1, "maxLength": TASK_TITLE_MAX_LENGTH, "description": "A short title."}
 _DESCRIPTION = {"type": "string", "maxLength": TASK_DESCRIPTION_MAX_LENGTH, "description": "Optional details."}
-
-
-@dataclass(frozen=True)
-class ToolSpec:
-    """A tool as a model sees it: its name, what it is for, and its arguments' JSON Schema."""
-
-    name: str
-    description: str
-    parameters: dict[str, Any]
 
 
 SPECS: tuple[ToolSpec, ...] = (
@@ -88,26 +82,6 @@ class ToolArgumentError(Exception):
     """The model's arguments are not what the tool takes (a sentence for the model)."""
 
 
-@dataclass(frozen=True)
-class ToolCall:
-    """One tool call of a turn, as stored with the reply and shown: ``{"name", "arguments", "result"}``.
-
-    ``arguments`` is the parsed JSON object the model sent (or its text when it was not
-    JSON); ``result`` the tool's result, or ``{"error": sentence}``.
-    """
-
-    name: str
-    arguments: Any
-    result: Any
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "arguments": self.arguments, "result": self.result}
-
-    @property
-    def failed(self) -> bool:
-        return isinstance(self.result, dict) and "error" in self.result
-
-
 def _parse(arguments: object) -> dict[str, Any]:
     if arguments is None or arguments == "":
         return {}
@@ -124,8 +98,9 @@ def _parse(arguments: object) -> dict[str, Any]:
 def _task_id(arguments: dict[str, Any]) -> int:
     value = arguments.get("task_id")
     # Models often send numbers as text ("3"), sometimes as 3.0; anything else is refused.
-    if isinstance(value, str) and value.strip().lstrip("#").isdigit():
-        value = int(value.strip().lstrip("#"))
+    text = value.strip().lstrip("#") if isinstance(value, str) else ""
+    if text.isascii() and text.isdecimal():  # not "²", which isdigit() takes and int() refuses
+        value = int(text)
     elif isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -171,26 +146,16 @@ def _run(user_id: str, name: str, arguments: dict[str, Any]) -> Any:
     return _done(task, "updated")
 
 
-def call_tool(*, user_id: str, name: str, arguments: object) -> ToolCall:
-    """Run the tool ``name`` for ``user_id`` with the model's ``arguments``; never raises for the model's mistakes.
+def _shown(arguments: Any) -> Any:
+    """The arguments as kept with the call: as sent, cut to ``ARGUMENTS_MAX_CHARS`` when a model sends a novel."""
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+    return arguments if len(text) <= ARGUMENTS_MAX_CHARS else text[:ARGUMENTS_MAX_CHARS] + "…"
 
-    Args:
-        user_id: the owner, from the request's verified identity (the JWT subject).
-        name: one of ``NAMES``.
-        arguments: a JSON object as text (as models send it) or already parsed.
 
-    Returns:
-        The call with its result, or with ``{"error": sentence}``: an unknown tool, arguments
-        that are not a JSON object or miss/mistype a field, a task not found ("task 3 not
-        found"), a rule broken (a blank title), the database failing, or any other error
-        (logged).
-    """
-    shown: Any = arguments
-    if isinstance(arguments, str):
-        shown = arguments[:ARGUMENTS_MAX_CHARS]
+def _outcome(user_id: str, name: str, arguments: object) -> ToolCall:
+    parsed: Any = arguments
     try:
         parsed = _parse(arguments)
-        shown = parsed
         if name not in NAMES:
             raise ToolArgumentError(f"there is no tool named {name!r}; the tools are {', '.join(NAMES)}")
         result = _run(user_id, name, parsed)
@@ -201,34 +166,85 @@ def call_tool(*, user_id: str, name: str, arguments: object) -> ToolCall:
     except ValidationError as exc:
         result = {"error": f"{name}: {exc.messages[0]}"}
     except DatabaseError:
-        logger.warning("tool %s failed on the database", name, exc_info=True)
-        result = {"error": f"{name} failed: the task list could not be reached; try again"}
+        raise  # the caller's transaction is spoilt: call_tool answers for it
     except Exception:
         # A bug of ours must not end the person's turn: the model is told, and the log keeps it.
         logger.exception("tool %s failed", name)
         result = {"error": f"{name} failed unexpectedly; try again"}
-    return ToolCall(name=name, arguments=shown, result=result)
+    call = {"name": name, "arguments": _shown(parsed), "result": result}
+    return ToolCall(name=name, arguments=call["arguments"], result=result, summary=summary(call))
+
+
+def call_tool(
+    *, user_id: str, name: str, arguments: object, record: Callable[[ToolCall], None] | None = None
+) -> ToolCall:
+    """Run the tool ``name`` for ``user_id`` with the model's ``arguments``; never raises for the model's mistakes.
+
+    The tool's writes and ``record(call)`` are one transaction: a task is never added
+    without the reply that added it knowing, even if the turn is stopped or the process
+    dies right after (issue 13: "each tool call is one transaction").
+
+    Args:
+        user_id: the owner, from the request's verified identity (the JWT subject).
+        name: one of ``NAMES``.
+        arguments: a JSON object as text (as models send it) or already parsed.
+        record: saves the call with the reply (``conversations.services``); ``None`` for
+            a door without a reply (MCP).
+
+    Returns:
+        The call with its result, or with ``{"error": sentence}``: an unknown tool, arguments
+        that are not a JSON object or miss/mistype a field, a task not found ("task 3 not
+        found"), a rule broken (a blank title), the database failing (nothing written), or
+        any other error (logged).
+    """
+    try:
+        with transaction.atomic():
+            call = _outcome(user_id, name, arguments)
+            if record is not None:
+                record(call)
+        return call
+    except DatabaseError:
+        logger.warning("tool %s failed on the database", name, exc_info=True)
+        result = {"error": f"{name} failed: the task list could not be reached; try again"}
+        call = {"name": name, "arguments": _shown(arguments), "result": result}
+        return ToolCall(name=name, arguments=call["arguments"], result=result, summary=summary(call))
 
 
 class Toolbox:
-    """The task tools bound to one user, for one turn of the assistant.
+    """The task tools bound to one user, for one turn of the assistant (``conversations.assistant.Toolbox``).
 
     Args:
         user_id: the owner (the JWT subject of the request).
         run_sync: how to run a database function from async code (``conversations.services.db_async``).
+        record: saves each call on the reply, in the tool's transaction (``call_tool``).
+        done: calls already made for this user message, before a failure (a retry).
     """
 
     specs = SPECS
 
     def __init__(
-        self, *, user_id: str, run_sync: Callable[[Callable[..., ToolCall]], Callable[..., Awaitable[ToolCall]]]
+        self,
+        *,
+        user_id: str,
+        run_sync: Callable[[Callable[..., ToolCall]], Callable[..., Awaitable[ToolCall]]],
+        record: Callable[[ToolCall], None] | None = None,
+        done: Sequence[ToolCall] = (),
     ) -> None:
         self.user_id = user_id
+        self.done = tuple(done)
+        self.calls_made = 0
         self._run_sync = run_sync
+        self._record = record
 
     async def call(self, name: str, arguments: object) -> ToolCall:
-        """``call_tool`` for this toolbox's user, off the event loop."""
-        return await self._run_sync(call_tool)(user_id=self.user_id, name=name, arguments=arguments)
+        """``call_tool`` for this toolbox's user, off the event loop.
+
+        The call runs to its end even if the awaiting turn is cancelled meanwhile (a Stop,
+        a deadline): its writes and its record on the reply are one transaction either way.
+        """
+        self.calls_made += 1
+        run = self._run_sync(call_tool)(user_id=self.user_id, name=name, arguments=arguments, record=self._record)
+        return await asyncio.shield(asyncio.ensure_future(run))
 
 
 def summary(call: dict[str, Any]) -> str:
@@ -240,7 +256,8 @@ def summary(call: dict[str, Any]) -> str:
     name, result = call.get("name"), call.get("result")
     if isinstance(result, dict) and "error" in result:
         error = str(result["error"])
-        return error[:1].upper() + error[1:]
+        # "Task 7 not found"; a sentence that starts with the tool's name keeps it as named.
+        return error if error.startswith(str(name)) else error[:1].upper() + error[1:]
     if name == "list_tasks" and isinstance(result, list):
         status = (call.get("arguments") or {}).get("status") if isinstance(call.get("arguments"), dict) else None
         kind = f"{status} " if status in ("pending", "completed") else ""

@@ -8,8 +8,9 @@ the same as the API's and the assistant's, so all three show the same tasks.
 
 The chat page includes the panel empty and the panel loads itself (``hx-trigger="load"``), so
 the chat page costs no query more. The panel reloads itself on the ``tasks-changed`` event on
-``<body>``, which the live socket dispatches and an ``HX-Trigger`` response header raises when
-the assistant changed a task.
+``<body>``: the page's script raises it when a reply's tool call arrives (``reply.tool_call``
+on the socket) or a reply with tool calls lands over HTTP (``static/js/chat.js``), and a 404
+for a task that is gone raises it through an ``HX-Trigger`` response header (``_gone``).
 """
 
 from __future__ import annotations

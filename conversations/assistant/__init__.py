@@ -16,6 +16,8 @@ from conversations.assistant.base import (
     AssistantTimeout,
     ChatTurn,
     Toolbox,
+    ToolCall,
+    ToolSpec,
 )
 from conversations.assistant.offline import OfflineAssistant
 
@@ -25,6 +27,8 @@ __all__ = [
     "AssistantError",
     "AssistantTimeout",
     "ChatTurn",
+    "ToolCall",
+    "ToolSpec",
     "Toolbox",
     "backend_name",
     "close_assistant",

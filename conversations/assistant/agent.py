@@ -9,15 +9,18 @@ tool call once it has run; the deadlines and the translation of failures are the
 caller's (``OpenAIAssistant.stream``).
 
 A tool never raises into the SDK: bad arguments, a task not found or a database error
-come back to the model as ``{"error": ...}``, and the turn goes on. A model that keeps
-asking for tools is stopped after ``max_rounds + 1`` requests, with a sentence saying so.
+come back to the model as ``{"error": ...}``, and the turn goes on. After ``max_rounds``
+rounds of tool calls the next request says ``tool_choice: "none"``, so a model that keeps
+asking for tools has to answer in words; one that calls them anyway acts no more. Calls already made for the same user message
+before a failure (a retry: ``Toolbox.done``) are in the instructions, so they are not repeated.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agents import (
     Agent,
@@ -27,15 +30,13 @@ from agents import (
     OpenAIChatCompletionsModel,
     RawResponsesStreamEvent,
     RunConfig,
+    RunHooks,
     Runner,
     set_tracing_disabled,
 )
 from openai import AsyncOpenAI
 
-from conversations.assistant.base import ChatTurn, Toolbox
-
-if TYPE_CHECKING:
-    from tasks.tools import ToolCall, ToolSpec
+from conversations.assistant.base import ChatTurn, Toolbox, ToolCall, ToolSpec
 
 # The SDK sends traces to OpenAI by default; a self-hosted chat never does.
 set_tracing_disabled(True)
@@ -46,8 +47,42 @@ ROUNDS_EXHAUSTED = (
 )
 
 
-def _function_tool(spec: ToolSpec, toolbox: Toolbox, made: list[ToolCall]) -> FunctionTool:
+ALREADY_DONE = (
+    "Before an interruption, these tools were already called for the user's last message; "
+    "they acted, so do not call them again for the same thing, and tell the user what was done: {calls}"
+)
+
+
+ROUNDS_OVER = {"error": "No more tool calls in this turn: answer the user with what was done."}
+
+
+class _Rounds(RunHooks[Any]):
+    """Counts the turn's answered model requests and ends the tool rounds after ``max_rounds``.
+
+    Once ``max_rounds`` requests have been answered, the next request is sent with
+    ``tool_choice: "none"`` (the model must answer in words), and a model that calls tools
+    anyway has those calls refused without acting (``ROUNDS_OVER``).
+    """
+
+    def __init__(self, max_rounds: int) -> None:
+        self.max_rounds = max_rounds
+        self.answered = 0
+        self.agent: Agent[None] | None = None
+
+    async def on_llm_end(self, context: Any, agent: Any, response: Any) -> None:
+        self.answered += 1
+        if self.answered >= self.max_rounds and self.agent is not None:
+            self.agent.model_settings = dataclasses.replace(self.agent.model_settings, tool_choice="none")
+
+    @property
+    def over(self) -> bool:
+        return self.answered > self.max_rounds
+
+
+def _function_tool(spec: ToolSpec, toolbox: Toolbox, made: list[ToolCall], rounds: _Rounds) -> FunctionTool:
     async def invoke(_context: Any, arguments: str) -> str:
+        if rounds.over:
+            return json.dumps(ROUNDS_OVER)
         call = await toolbox.call(spec.name, arguments)
         made.append(call)
         return json.dumps(call.result, ensure_ascii=False)
@@ -82,25 +117,33 @@ async def agent_stream(
         history: the conversation, oldest first, ending with the user's message.
         toolbox: the tools, bound to the turn's user.
         model_settings: temperature, max_tokens.
-        max_rounds: tool rounds in one turn: at most ``max_rounds + 1`` model requests (the
-            last for the answer); a model still calling tools in the last one has its calls
-            run, then the turn ends with ``ROUNDS_EXHAUSTED``.
+        max_rounds: rounds of tool calls in one turn: the request after the last round is
+            sent with ``tool_choice: "none"``, so the model answers in words (at most
+            ``max_rounds + 1`` requests). A model that calls tools anyway has them refused
+            (nothing acts), and the reply ends with ``ROUNDS_EXHAUSTED``.
 
     Raises:
         What the SDK client raises (``openai.APIStatusError``, ``openai.APIConnectionError``,
         ...) and ``agents.exceptions.ModelBehaviorError``; the caller translates them.
     """
     made: list[ToolCall] = []
+    rounds = _Rounds(max_rounds)
+    if toolbox.done:
+        calls = json.dumps([{"name": c.name, "arguments": c.arguments, "result": c.result} for c in toolbox.done])
+        instructions = f"{instructions}\n\n{ALREADY_DONE.format(calls=calls)}"
     agent: Agent[None] = Agent(
         name="Assistant",
         instructions=instructions,
-        tools=[_function_tool(spec, toolbox, made) for spec in toolbox.specs],
+        tools=[_function_tool(spec, toolbox, made, rounds) for spec in toolbox.specs],
         model=OpenAIChatCompletionsModel(model=model, openai_client=client),
         model_settings=model_settings,
+        # The SDK would clear tool_choice once tools were used; ours ("none" after the last round) must stay.
+        reset_tool_choice=False,
     )
+    rounds.agent = agent
     turn: list[Any] = [{"role": item.role, "content": item.content} for item in history]
     result = Runner.run_streamed(
-        agent, input=turn, max_turns=max_rounds + 1, run_config=RunConfig(tracing_disabled=True)
+        agent, input=turn, max_turns=max_rounds + 1, hooks=rounds, run_config=RunConfig(tracing_disabled=True)
     )
     try:
         async for event in result.stream_events():

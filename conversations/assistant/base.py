@@ -8,12 +8,10 @@ yielded as a ``ToolCall`` (name, arguments, result) where it happened in the str
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from tasks.tools import ToolCall, ToolSpec
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -22,6 +20,11 @@ class ChatTurn:
 
     role: str
     content: str
+
+
+def markdown_literal(text: str) -> str:
+    """``text`` shown as typed in a Markdown reply (a task titled ``*urgent*`` stays so)."""
+    return re.sub(r"([\\`*_\[\]<>#~|])", r"\\\1", text)
 
 
 class AssistantError(Exception):
@@ -40,10 +43,53 @@ class AssistantTimeout(AssistantError):
     """The model did not answer within the configured time. The API answers 504."""
 
 
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool as a model sees it: its name, what it is for, and its arguments' JSON Schema."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool call of a turn, as stored with the reply (``Message.tool_calls``) and shown.
+
+    ``arguments`` is the JSON object the model sent (or its text when it was not JSON);
+    ``result`` the tool's result, or ``{"error": sentence}``; ``summary`` one line for a
+    person ("Added task 4: Buy milk"), written by the tool's provider.
+    """
+
+    name: str
+    arguments: Any
+    result: Any
+    summary: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "arguments": self.arguments, "result": self.result, "summary": self.summary}
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> ToolCall:
+        return cls(stored.get("name", ""), stored.get("arguments"), stored.get("result"), stored.get("summary", ""))
+
+    @property
+    def failed(self) -> bool:
+        return isinstance(self.result, dict) and "error" in self.result
+
+
 class Toolbox(Protocol):
-    """Tools bound to the user of one turn (``tasks.tools.Toolbox``): the backend never chooses the user."""
+    """Tools bound to the user of one turn: the backend never chooses whose data a tool touches.
+
+    Built per turn by ``settings.ASSISTANT_TOOLBOX`` (``tasks.tools.Toolbox``) with the
+    keyword arguments ``user_id`` (the verified identity), ``run_sync`` (how to run database
+    code from async code), ``record`` (saves a call on the reply, in the tool's own
+    transaction) and ``done`` (calls already made for this user message before a failure).
+    """
 
     specs: Sequence[ToolSpec]
+    done: Sequence[ToolCall]
+    calls_made: int  # calls run by this toolbox so far
 
     async def call(self, name: str, arguments: object) -> ToolCall:
         """Run one tool; a failure is a result (``{"error": ...}``), never an exception."""

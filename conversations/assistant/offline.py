@@ -13,12 +13,9 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from conversations.assistant.base import ChatTurn, Toolbox
-
-if TYPE_CHECKING:
-    from tasks.tools import ToolCall
+from conversations.assistant.base import ChatTurn, Toolbox, ToolCall, markdown_literal
 
 QUOTE_MAX_CHARS = 200
 _N = r"#?(?P<number>\d{1,9})"
@@ -80,7 +77,8 @@ _RULES: tuple[tuple[re.Pattern[str], Any], ...] = tuple(
         ),
         # add
         (
-            rf"^{_POLITE}(?:add|create|make|new|start)\s+(?:a\s+|an\s+)?(?:new\s+)?(?:task|to-?do|reminder)\s*(?:to|for|:|called|named|-|–)?\s+(?P<title>.+?){_END}",
+            # A joining word after "task" is required: "create a task queue in Python" is not a request.
+            rf"^{_POLITE}(?:add|create|make|new|start)\s+(?:a\s+|an\s+)?(?:new\s+)?(?:task|to-?do|reminder)\s*(?:\s(?:to|for|called|named|saying)|:|-|–)\s*(?P<title>.+?){_END}",
             lambda m: Request("add_task", {"title": _title(m["title"])}),
         ),
         (
@@ -91,20 +89,25 @@ _RULES: tuple[tuple[re.Pattern[str], Any], ...] = tuple(
             rf"^{_POLITE}(?:add|put)\s+(?P<title>.+?)\s+(?:to|on)\s+my\s+(?:tasks|task list|list|to-?do list|to-?dos){_END}",
             lambda m: Request("add_task", {"title": _title(m["title"])}),
         ),
-        # list
+        # list: only about "my tasks" ("Is my package still pending?" and "tasks in Python" are not)
         (
-            r"\bpending\b|\bwhat(?:'s| is| do i have)\s+(?:left|remaining|still to do|to do)\b"
-            r"|\b(?:open|outstanding|unfinished|incomplete|remaining|undone)\s+tasks\b|\btasks?\s+(?:left|to do)\b",
+            r"^(?:(?:please|ok|okay|hey)[\s,]+)*(?:what(?:'s| is| are)|anything|show(?: me)?|list)\s+(?:still\s+)?(?:my\s+)?pending(?:\s+tasks)?[\s.!?]*$"
+            r"|\b(?:my|the)\s+(?:pending|open|outstanding|unfinished|incomplete|remaining)\s+tasks\b"
+            r"|^(?:show|list)(?: me)?\s+(?:pending|open|outstanding|unfinished|incomplete|remaining)\s+tasks\b"
+            r"|^which\s+tasks\s+are\s+(?:pending|open|left)\b"
+            r"|^what(?:'s| is| do i have)\s+(?:left|remaining|still)\s+to\s+do\b|^what\s+do\s+i\s+have\s+left\b",
             lambda m: Request("list_tasks", {"status": "pending"}),
         ),
         (
-            r"\bwhat (?:have i|did i|i've)\s+(?:completed|finished|done)\b|\b(?:completed|finished|done)\s+tasks\b"
-            r"|\btasks?\s+(?:have i|i've|i have|did i)\s+(?:completed|finished|done)\b",
+            r"^what\s+(?:have i|did i|i've)\s+(?:completed|finished|done)\b"
+            r"|^(?:show|list)(?: me)?\s+(?:my\s+|the\s+)?(?:completed|finished|done)\s+tasks\b"
+            r"|^which\s+tasks\s+(?:have i|did i|i've|are)\s+(?:completed|finished|done)\b",
             lambda m: Request("list_tasks", {"status": "completed"}),
         ),
         (
-            r"^(?:(?:please|ok|okay|hey)[\s,]+)*(?:(?:can|could|would) you\s+)?(?:show|list|display|see|view|get|give|tell)\b.*\btasks?\b"
-            rf"|^(?:what are\s+)?(?:all\s+)?my\s+tasks{_END}|^what tasks\b|^tasks{_END}",
+            r"^(?:(?:please|ok|okay|hey)[\s,]+)*(?:(?:can|could|would) you\s+)?"
+            r"(?:show|list|display|see|view|get|give|tell)(?:\s+me)?(?:\s+all)?(?:\s+of)?\s+(?:my|the)\s+tasks"
+            rf"{_END}|^(?:what are\s+)?(?:all\s+)?my\s+tasks{_END}|^what\s+tasks\s+do\s+i\s+have\b|^tasks{_END}",
             lambda m: Request("list_tasks", {"status": "all"}),
         ),
     )
@@ -141,17 +144,12 @@ def offline_reply(history: Sequence[ChatTurn]) -> str:
 
 
 def _task_line(task: dict[str, Any]) -> str:
-    title = _escape(str(task.get("title", "")))
+    title = markdown_literal(str(task.get("title", "")))
     return (
         f"- **{task.get('id')}.** ~~{title}~~ (completed)"
         if task.get("completed")
         else f"- **{task.get('id')}.** {title}"
     )
-
-
-def _escape(text: str) -> str:
-    """``text`` shown literally in Markdown (a title such as ``*urgent*`` stays as typed)."""
-    return re.sub(r"([\\`*_\[\]<>#~|])", r"\\\1", text)
 
 
 def _confirmation(request: Request, call: ToolCall) -> str:
@@ -168,7 +166,7 @@ def _confirmation(request: Request, call: ToolCall) -> str:
             return f"You have no {kind}tasks." if kind else "You have no tasks yet. Say “add a task to …” to add one."
         heading = {"pending": "Your pending tasks:", "completed": "Your completed tasks:"}.get(status, "Your tasks:")
         return heading + "\n\n" + "\n".join(_task_line(task) for task in result)
-    title = _escape(str(result.get("title", "")))
+    title = markdown_literal(str(result.get("title", "")))
     number = result.get("task_id")
     return {
         "created": f"Added task {number}: “{title}”.",
@@ -192,7 +190,11 @@ class OfflineAssistant:
     ) -> AsyncIterator[str | ToolCall]:
         last = next((turn.content for turn in reversed(history) if turn.role == "user"), "")
         request = understand(last) if toolbox is not None else None
-        if request is None:
+        acted = [call for call in toolbox.done if call.name != "list_tasks"] if toolbox is not None else []
+        if request is not None and acted:
+            # A retry after a failure: the tools already acted for this message; say so, do not act again.
+            text = "Already done: " + " ".join(f"{markdown_literal(call.summary)}." for call in acted)
+        elif request is None:
             text = offline_reply(history)
         else:
             assert toolbox is not None
@@ -215,10 +217,12 @@ class OfflineAssistant:
         listing = await toolbox.call("list_tasks", {"status": "all"})
         yield listing
         tasks = listing.result if isinstance(listing.result, list) else []
-        words = request.words.strip("\"'“”‘’ ").lower()
-        matches = [task for task in tasks if words and words in str(task.get("title", "")).lower()]
+        words = request.words.strip("\"'“”‘’ ")
+        # Whole words: "the old task" is not "Buy gold".
+        pattern = re.compile(rf"(?<!\w){re.escape(words)}(?!\w)", re.IGNORECASE) if words else None
+        matches = [task for task in tasks if pattern and pattern.search(str(task.get("title", "")))]
         if len(matches) != 1:
-            quoted = _escape(request.words.strip("\"'“”‘’ "))
+            quoted = markdown_literal(request.words.strip("\"'“”‘’ "))
             if not matches:
                 yield f"I could not find a task matching “{quoted}”. Say “show my tasks” to see them."
             else:

@@ -22,7 +22,7 @@ import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import httpx2
@@ -30,10 +30,15 @@ import openai
 from agents import AgentsException, ModelSettings
 from openai import AsyncOpenAI
 
-from conversations.assistant.base import AssistantBusy, AssistantError, AssistantTimeout, ChatTurn, Toolbox
-
-if TYPE_CHECKING:
-    from tasks.tools import ToolCall
+from conversations.assistant.base import (
+    AssistantBusy,
+    AssistantError,
+    AssistantTimeout,
+    ChatTurn,
+    Toolbox,
+    ToolCall,
+    markdown_literal,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +171,8 @@ class OpenAIAssistant:
         started = loop.time()
         first_deadline = started + self.first_token_timeout
         total_deadline = started + self.timeout
-        got_text = False
+        got_text = wrote = False
+        calls: list[ToolCall] = []
         try:
             if toolbox is not None and self.tools:
                 items = self._agent(history, toolbox, first_deadline)
@@ -182,9 +188,16 @@ class OpenAIAssistant:
                     if item is None:
                         break
                     got_text = True
+                    if isinstance(item, ToolCall):
+                        calls.append(item)
+                    elif item:
+                        wrote = True
                     yield item
             finally:
                 await items.aclose()
+            if calls and not wrote:
+                # Some models end a turn that acted without a word: the reply says what was done.
+                yield words_for(calls)
         except Exception as exc:
             failure = self._failure(exc, got_text=got_text)
             if failure is None:
@@ -238,6 +251,7 @@ class OpenAIAssistant:
         loop = asyncio.get_running_loop()
         attempt = 0
         while True:
+            acted = toolbox.calls_made
             items = agent_stream(
                 client=self.client(),
                 model=self.model,
@@ -253,6 +267,8 @@ class OpenAIAssistant:
                 await items.aclose()
                 if (isinstance(exc, openai.APITimeoutError) and _is_timeout(exc)) or attempt >= self.max_retries:
                     raise
+                if toolbox.calls_made != acted:
+                    raise  # a tool acted already (its call not yet announced): never start again
                 delay = _retry_after(exc) or RETRY_BACKOFF_SECONDS * 2**attempt
                 if loop.time() + delay >= first_deadline:
                     raise
@@ -327,6 +343,11 @@ class OpenAIAssistant:
                 attempt += 1
                 logger.info("Retrying the model in %.1f s after: %s", delay, exc)
                 await asyncio.sleep(delay)
+
+
+def words_for(calls: list[ToolCall]) -> str:
+    """The reply to a turn whose tools acted but whose model said nothing: what was done, one line each."""
+    return "Done:\n\n" + "\n".join(f"- {markdown_literal(call.summary or call.name)}" for call in calls)
 
 
 def _is_timeout(exc: openai.APITimeoutError) -> bool:

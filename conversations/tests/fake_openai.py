@@ -43,7 +43,9 @@ Switches (attributes of ``FakeOpenAI``, or command-line flags):
                    ``name``, empty ``arguments``), the arguments in at least 3 pieces,
                    then ``finish_reason: "tool_calls"``; the faults of ``mode`` apply to
                    those pieces as to text ones. ``tool_results(i)`` returns the
-                   ``{"role": "tool"}`` messages of ``requests[i]``.
+                   ``{"role": "tool"}`` messages of ``requests[i]``. A request with
+                   ``"tool_choice": "none"`` gets ``reply`` (as real servers do), unless
+                   ``honour_tool_choice`` is ``False`` (a model that ignores it).
 
 Per request, for a load with a mix of faults: a marker in the last user message,
 ``[fake:<mode>]`` (one of ``MODES``) and/or ``[fake:latency=<seconds>]``, overrides
@@ -123,6 +125,7 @@ class FakeOpenAI:
         self.wrong_chunk: Any = WRONG_CHUNK
         self.fail_times = fail_times
         self.tool_script: list[Any] | None = tool_script
+        self.honour_tool_choice = True
         self.record = record
         self.requests: list[dict[str, Any]] = []
         self.clients: list[tuple[str, int]] = []
@@ -176,6 +179,7 @@ class FakeOpenAI:
         self.retry_after, self.cut_after, self.fail_times = 1, 2, None
         self.wrong_chunk = WRONG_CHUNK
         self.tool_script = None
+        self.honour_tool_choice = True
         with self._lock:
             self.requests.clear()
             self.clients.clear()
@@ -251,6 +255,8 @@ class FakeOpenAI:
         script = self.tool_script
         if script is None or not body.get("tools"):
             return self.reply
+        if body.get("tool_choice") == "none" and self.honour_tool_choice:
+            return self.reply  # as real servers: told not to call tools, the model answers in words
         messages = body.get("messages") or []
         step_index = sum(
             1 for m in messages if isinstance(m, dict) and m.get("role") == "assistant" and m.get("tool_calls")

@@ -22,7 +22,7 @@ from conversations import live
 from conversations.assistant import reset_assistant
 from conversations.assistant.agent import ROUNDS_EXHAUSTED
 from conversations.models import Message
-from conversations.tests.fake_openai import FakeOpenAI
+from conversations.tests.fake_openai import DEFAULT_REPLY, FakeOpenAI
 from conversations.tests.test_live import opened, receive_until, socket
 from tasks import services
 from tasks.models import Task
@@ -131,6 +131,15 @@ def test_tool_calls_survive_a_refresh_on_the_detail_and_the_message_pages(api: A
     assert [m["tool_calls"] for m in detail["messages"]] == [[], reply["tool_calls"]]
     page = api.get(f"{path}/messages").json()
     assert page["messages"][1]["tool_calls"][0]["result"]["title"] == "Water the plants"
+
+
+def test_a_tool_call_shows_on_the_page_escaped(api: APIClient, owner, owner_id: str, client) -> None:  # type: ignore[no-untyped-def]
+    reply = chat(api, owner_id, "add a task to <script>alert(1)</script> *now*")
+    client.force_login(owner)
+    page = client.get(f"/chat/{reply['conversation_id']}").content.decode()
+    assert "<script>alert(1)" not in page
+    assert "Added task 1: &lt;script&gt;alert(1)&lt;/script&gt; *now*" in page  # the summary line, as text
+    assert "&quot;status&quot;: &quot;created&quot;" in page  # the result, expandable
 
 
 # --- With a model: an Agents SDK agent over Chat Completions ---------------------------
@@ -250,10 +259,92 @@ def test_a_model_asking_for_tools_forever_is_stopped_after_a_few_rounds(
     model.tool_script = ["forever"]
     reply = chat(api, owner_id, "loop")
     assert reply["status"] == "complete"
-    # ASSISTANT_MAX_TOOL_ROUNDS = 3: three rounds, and a fourth request that was to answer.
-    assert reply["message"] == ROUNDS_EXHAUSTED
-    assert [call["name"] for call in reply["tool_calls"]] == ["list_tasks"] * 4
+    # ASSISTANT_MAX_TOOL_ROUNDS = 3: three rounds, then a request without tools, answered in words.
+    assert [call["name"] for call in reply["tool_calls"]] == ["list_tasks"] * 3
     assert len(model.requests) == 4
+    assert [request.get("tool_choice") for request in model.requests] == [None, None, None, "none"]
+    assert model.requests[3]["tool_choice"] == "none"
+    assert reply["message"] == DEFAULT_REPLY
+
+
+def test_a_model_that_ignores_tool_choice_acts_no_more_after_the_last_round(
+    api: APIClient, owner_id: str, model: FakeOpenAI
+) -> None:
+    model.tool_script = [[{"name": "add_task", "arguments": {"title": "Again"}}], "forever"]
+    model.honour_tool_choice = False
+    reply = chat(api, owner_id, "loop")
+    # Three rounds acted; the call of the fourth request was refused without acting.
+    assert [call["name"] for call in reply["tool_calls"]] == ["add_task"] * 3
+    assert titles(owner_id) == [(1, "Again", False), (2, "Again", False), (3, "Again", False)]
+    assert len(model.requests) == 4
+    assert reply["status"] == "complete" and reply["message"] == ROUNDS_EXHAUSTED
+
+
+def test_a_turn_whose_tools_acted_but_whose_model_said_nothing_says_what_was_done(
+    api: APIClient, owner_id: str, model: FakeOpenAI
+) -> None:
+    model.tool_script = [[{"name": "add_task", "arguments": {"title": "Quiet *one*"}}], ""]
+    reply = chat(api, owner_id, "add quietly")
+    assert reply["status"] == "complete"
+    assert reply["message"] == "Done:\n\n- Added task 1: Quiet \\*one\\*"
+    assert titles(owner_id) == [(1, "Quiet *one*", False)]
+
+
+def test_a_retry_after_a_failure_keeps_what_the_tools_did_and_tells_the_model(
+    api: APIClient, owner_id: str, model: FakeOpenAI
+) -> None:
+    model.tool_script = [[{"name": "add_task", "arguments": {"title": "Once"}}], "never sent"]
+    requests = []
+
+    def second_fails(body: dict[str, Any], client: Any) -> str:
+        requests.append(body)
+        return "ok" if len(requests) == 1 else "error500"
+
+    original, model._mode_for_this_request = model._mode_for_this_request, second_fails  # type: ignore[method-assign]
+    try:
+        failed = api.post(
+            f"/api/{owner_id}/chat", data=json.dumps({"message": "add once"}), content_type="application/json"
+        )
+    finally:
+        model._mode_for_this_request = original  # type: ignore[method-assign]
+    assert failed.status_code == 503
+    conversation_id = Message.objects.get(role="user").conversation_id
+
+    model.requests.clear()
+    model.tool_script = ["Already added it."]
+    retried = api.post(f"/api/{owner_id}/conversations/{conversation_id}/retry")
+    assert retried.status_code == 200
+    body = retried.json()
+    assert body["message"] == "Already added it."
+    # The failed reply's call is kept on the new one, and the model was told it already ran.
+    assert [call["result"] for call in body["tool_calls"]] == [{"task_id": 1, "status": "created", "title": "Once"}]
+    system = model.requests[0]["messages"][0]["content"]
+    assert "already called" in system and '"title": "Once"' in system
+    assert titles(owner_id) == [(1, "Once", False)]
+
+
+def test_offline_a_retry_does_not_act_twice(api: APIClient, owner_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conversations.assistant.offline import OfflineAssistant
+
+    original = OfflineAssistant._chunks
+
+    async def broken(self: OfflineAssistant, text: str):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the reply broke after the tool acted")
+        yield ""  # pragma: no cover
+
+    monkeypatch.setattr(OfflineAssistant, "_chunks", broken)
+    failed = api.post(
+        f"/api/{owner_id}/chat", data=json.dumps({"message": "add a task to pay rent"}), content_type="application/json"
+    )
+    assert failed.status_code == 500
+    assert titles(owner_id) == [(1, "Pay rent", False)]
+    reply = Message.objects.get(role="assistant")
+    assert reply.status == "failed" and reply.tool_calls[0]["result"]["status"] == "created"
+
+    monkeypatch.setattr(OfflineAssistant, "_chunks", original)
+    retried = api.post(f"/api/{owner_id}/conversations/{reply.conversation_id}/retry").json()
+    assert retried["message"] == "Already done: Added task 1: Pay rent."
+    assert len(retried["tool_calls"]) == 1 and titles(owner_id) == [(1, "Pay rent", False)]
 
 
 def test_with_tools_off_the_model_gets_a_plain_request(
