@@ -27,12 +27,30 @@ class Conversation(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # Moved forward whenever a message is added (contract: Data model).
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Issue 15, "Organise": pinned ones head the list; archived ones leave it (still open and searchable).
+    pinned = models.BooleanField(default=False, db_default=False)
+    archived = models.BooleanField(default=False, db_default=False)
+    # Issue 15, "Export and import": where an imported conversation came from (a fingerprint of
+    # its source), so that importing the same file twice creates nothing new. Null for the rest.
+    import_key = models.CharField(max_length=64, null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
         indexes = [
-            # "This user's conversations, newest activity first" (the list and sidebar).
+            # "This user's conversations, newest activity first" (the API list's order by default).
             models.Index(fields=["user_id", "-updated_at", "-id"], name="conv_user_updated_idx"),
+            # The list and sidebar as people see them: not archived (or only archived), pinned
+            # first, then newest activity (issue 15). One index range per page.
+            models.Index(
+                fields=["user_id", "archived", "-pinned", "-updated_at", "-id"], name="conv_user_shelf_idx"
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_id", "import_key"],
+                condition=Q(import_key__isnull=False),
+                name="conv_user_import_key_unique",
+            ),
         ]
 
     def __str__(self) -> str:
