@@ -32,7 +32,7 @@ class Conversation(models.Model):
     archived = models.BooleanField(default=False, db_default=False)
     # Issue 15, "Export and import": where an imported conversation came from (a fingerprint of
     # its source), so that importing the same file twice creates nothing new. Null for the rest.
-    import_key = models.CharField(max_length=64, null=True, blank=True)
+    import_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 (null: not imported; unique when set)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
@@ -41,9 +41,7 @@ class Conversation(models.Model):
             models.Index(fields=["user_id", "-updated_at", "-id"], name="conv_user_updated_idx"),
             # The list and sidebar as people see them: not archived (or only archived), pinned
             # first, then newest activity (issue 15). One index range per page.
-            models.Index(
-                fields=["user_id", "archived", "-pinned", "-updated_at", "-id"], name="conv_user_shelf_idx"
-            ),
+            models.Index(fields=["user_id", "archived", "-pinned", "-updated_at", "-id"], name="conv_user_shelf_idx"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -86,26 +86,33 @@ def _message_count() -> Coalesce:
     return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
 
 
-def conversation_list(
-    *, user_id: str, limit: int = LIST_LIMIT_DEFAULT, offset: int = 0
-) -> tuple[list[Conversation], int]:
-    """One page of ``user_id``'s conversations, newest activity first.
+# The list as people see it (issue 15, "Organise"): pinned first, then newest activity.
+SHELF_ORDER = ("-pinned", "-updated_at", "-id")
 
-    Message bodies are never loaded; each conversation carries ``message_count``.
+
+def conversation_list(
+    *, user_id: str, limit: int = LIST_LIMIT_DEFAULT, offset: int = 0, archived: bool = False
+) -> tuple[list[Conversation], int]:
+    """One page of ``user_id``'s conversations: pinned first, then newest activity first.
+
+    Message bodies are never loaded; each conversation carries ``message_count``. One range
+    of ``conv_user_shelf_idx`` (issue 15).
 
     Args:
         user_id: the owner.
         limit: 1..100 conversations.
         offset: rows to skip, >= 0.
+        archived: ``False`` (the default) lists the conversations not archived; ``True`` only
+            the archived ones.
 
     Returns:
-        ``(conversations, total)`` where ``total`` counts all of the user's conversations.
+        ``(conversations, total)`` where ``total`` counts the user's conversations in that list.
     """
-    base = Conversation.objects.filter(user_id=user_id)
+    base = Conversation.objects.filter(user_id=user_id, archived=archived)
     total = base.count()
     rows = list(
-        base.order_by("-updated_at", "-id")
-        .only("id", "user_id", "title", "created_at", "updated_at")
+        base.order_by(*SHELF_ORDER)
+        .only("id", "user_id", "title", "created_at", "updated_at", "pinned", "archived")
         .annotate(message_count=_message_count())[offset : offset + limit]
     )
     return rows, total
@@ -287,28 +294,33 @@ def message_page_after(*, conversation: Conversation, after: object, limit: int 
 
 
 def conversation_newest_for_user(*, user_id: str) -> Conversation | None:
-    """``user_id``'s conversation with the newest activity, or ``None`` (FR-002: ``/chat`` opens it)."""
-    return Conversation.objects.filter(user_id=user_id).order_by("-updated_at", "-id").only("id").first()
+    """``user_id``'s conversation with the newest activity, archived ones aside, or ``None`` (FR-002: ``/chat`` opens it)."""
+    return (
+        Conversation.objects.filter(user_id=user_id, archived=False).order_by("-updated_at", "-id").only("id").first()
+    )
 
 
-def conversation_sidebar_page(*, user_id: str, limit: int, offset: int = 0) -> tuple[list[Conversation], bool]:
-    """One page of the page's sidebar: ``user_id``'s conversations, newest activity first.
+def conversation_sidebar_page(
+    *, user_id: str, limit: int, offset: int = 0, archived: bool = False
+) -> tuple[list[Conversation], bool]:
+    """One page of the page's sidebar: ``user_id``'s conversations, pinned first, then newest activity.
 
     Unlike ``conversation_list`` there is no total and no message count, so the cost
-    does not grow with the size of the conversations (one indexed query).
+    does not grow with the size of the conversations (one range of ``conv_user_shelf_idx``).
 
     Args:
         user_id: the owner.
         limit: conversations per page (>= 1).
         offset: rows to skip (>= 0).
+        archived: the archived conversations instead of the others (the "Archived" view).
 
     Returns:
         ``(conversations, has_more)``.
     """
     rows = list(
-        Conversation.objects.filter(user_id=user_id)
-        .order_by("-updated_at", "-id")
-        .only("id", "title", "updated_at")[offset : offset + limit + 1]
+        Conversation.objects.filter(user_id=user_id, archived=archived)
+        .order_by(*SHELF_ORDER)
+        .only("id", "title", "updated_at", "pinned", "archived")[offset : offset + limit + 1]
     )
     return rows[:limit], len(rows) > limit
 

@@ -187,6 +187,28 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     return conversation
 
 
+def conversation_organise(
+    *, conversation: Conversation, pinned: bool | None = None, archived: bool | None = None
+) -> Conversation:
+    """Pin or unpin, archive or unarchive an owner-checked conversation (issue 15, "Organise").
+
+    ``None`` leaves a flag as it is. Neither moves ``updated_at``: organising is not activity.
+    An archived conversation leaves the list and the sidebar (``?archived=true`` lists it);
+    it still opens, and a new message in it does not bring it back.
+
+    Raises:
+        ValidationError: a flag that is not a boolean.
+    """
+    changes = {name: value for name, value in (("pinned", pinned), ("archived", archived)) if value is not None}
+    for name, value in changes.items():
+        if not isinstance(value, bool):
+            raise ValidationError(f"{name} must be true or false", code="invalid")
+        setattr(conversation, name, value)
+    if changes:
+        conversation.save(update_fields=list(changes))
+    return conversation
+
+
 @transaction.atomic
 def conversation_delete(*, conversation: Conversation) -> None:
     """Delete an owner-checked conversation and all its messages."""

@@ -21,6 +21,7 @@ from conversations.api.serializers import (
     ErrorSerializer,
     NoExtraFieldsMixin,
     QueryParamsSerializer,
+    StrictBooleanField,
     StrictCharField,
 )
 from conversations.api.views import OwnerAPIView
@@ -53,15 +54,6 @@ class TaskTitleField(StrictCharField):
 @extend_schema_field({"type": "string", "maxLength": TASK_DESCRIPTION_MAX_LENGTH, "pattern": r"^[^\x00]*$"})
 class TaskDescriptionField(StrictCharField):
     """Up to 2000 characters as sent, no NUL; stored trimmed. May be empty."""
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """``true`` or ``false`` only: DRF's own also takes ``1``, ``"yes"`` and ``"on"``."""
-
-    def to_internal_value(self, data: Any) -> bool:
-        if not isinstance(data, bool):
-            self.fail("invalid", input=data)
-        return data
 
 
 def _title_field(*, required: bool) -> TaskTitleField:

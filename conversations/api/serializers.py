@@ -123,11 +123,14 @@ class ConversationSummarySerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     message_count = serializers.IntegerField()
+    pinned = serializers.BooleanField(help_text="Pinned conversations come first in the list.")
+    archived = serializers.BooleanField(help_text="Archived ones are listed only with ?archived=true.")
 
 
 class ConversationListSerializer(serializers.Serializer):
     conversations = ConversationSummarySerializer(many=True)
     total = serializers.IntegerField()
+    archived = serializers.BooleanField()
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
 
@@ -163,7 +166,21 @@ class QueryParamsSerializer(serializers.Serializer):
         super().__init__(**kwargs)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """``true`` or ``false`` only: DRF's own also takes ``1``, ``"yes"`` and ``"on"`` in a JSON body."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class ConversationListQuerySerializer(QueryParamsSerializer):
+    archived = serializers.BooleanField(
+        default=False,
+        help_text="true: only the archived conversations; false (default): the others.",
+        error_messages={"invalid": "archived must be true or false"},
+    )
     limit = limit_field(maximum=selectors.LIST_LIMIT_MAX, default=selectors.LIST_LIMIT_DEFAULT)
     # The upper bound keeps OFFSET within what PostgreSQL and SQLite accept (else a 500).
     offset = serializers.IntegerField(
@@ -202,8 +219,13 @@ class ConversationDetailSerializer(ConversationHeaderSerializer):
     messages = MessageSerializer(many=True)
 
 
-class ConversationRenameSerializer(NoExtraFieldsMixin, serializers.Serializer):
+class ConversationUpdateSerializer(NoExtraFieldsMixin, serializers.Serializer):
+    """``PATCH`` a conversation: any of its title, ``pinned`` and ``archived`` (issue 15)."""
+
+    pinned = StrictBooleanField(required=False, error_messages={"invalid": "pinned must be true or false"})
+    archived = StrictBooleanField(required=False, error_messages={"invalid": "archived must be true or false"})
     title = TitleField(
+        required=False,
         trim_whitespace=False,
         error_messages={
             "required": "Title is required",

@@ -182,7 +182,10 @@ class ConversationListView(OwnerAPIView):
         responses={200: s.ConversationListSerializer, **_BAD_INPUT, **_COMMON_ERRORS},
     )
     def get(self, request: Request, user_id: str) -> Response:
-        """``GET /api/{user_id}/conversations``: the user's conversations, newest activity first."""
+        """``GET /api/{user_id}/conversations``: the user's conversations, pinned first, then newest activity.
+
+        ``?archived=true`` lists the archived ones instead (issue 15).
+        """
         query = s.ConversationListQuerySerializer(request.query_params)
         query.is_valid(raise_exception=True)
         rows, total = selectors.conversation_list(user_id=user_id, **query.validated_data)
@@ -208,15 +211,23 @@ class ConversationDetailView(OwnerAPIView):
     @extend_schema(
         operation_id="conversations_rename",
         parameters=[_USER_ID, _CONVERSATION_ID],
-        request=s.ConversationRenameSerializer,
+        request=s.ConversationUpdateSerializer,
         responses={200: s.ConversationSummarySerializer, **_BAD_INPUT, **_COMMON_ERRORS, **_NOT_FOUND},
     )
     def patch(self, request: Request, user_id: str, conversation_id: str) -> Response:
-        """``PATCH /api/{user_id}/conversations/{conversation_id}``: rename it."""
+        """``PATCH /api/{user_id}/conversations/{conversation_id}``: rename, pin or archive it.
+
+        Any of ``{"title", "pinned", "archived"}``; those not given stay as they are.
+        """
         conversation = selectors.conversation_get_for_user(user_id=user_id, conversation_id=conversation_id)
-        form = s.ConversationRenameSerializer(data=request.data)
+        form = s.ConversationUpdateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        conversation = services.conversation_rename(conversation=conversation, title=form.validated_data["title"])
+        changes = form.validated_data
+        if "title" in changes:
+            conversation = services.conversation_rename(conversation=conversation, title=changes["title"])
+        conversation = services.conversation_organise(
+            conversation=conversation, pinned=changes.get("pinned"), archived=changes.get("archived")
+        )
         summary = selectors.conversation_summary(conversation=conversation)
         return Response(s.ConversationSummarySerializer(summary).data)
 

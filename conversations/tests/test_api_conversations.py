@@ -42,7 +42,15 @@ def test_the_list_shows_newest_activity_first_with_title_and_message_count(api: 
         ("Older", 3),
         ("Empty", 0),
     ]
-    assert set(body["conversations"][0]) == {"id", "title", "created_at", "updated_at", "message_count"}
+    assert set(body["conversations"][0]) == {
+        "id",
+        "title",
+        "created_at",
+        "updated_at",
+        "message_count",
+        "pinned",
+        "archived",
+    }
 
 
 def test_the_list_pages_with_limit_and_offset(api: APIClient, owner_id: str) -> None:
@@ -217,8 +225,10 @@ def test_rename_changes_the_title_and_returns_the_summary(api: APIClient, owner_
         ({"title": "x" * 201}, "Title is too long: the limit is 200 characters"),
         # The limit counts the title as sent, as the schema's maxLength does (schemathesis).
         ({"title": " " + "x" * 200}, "Title is too long: the limit is 200 characters"),
-        ({}, "Title is required"),
+        ({"title": None}, "Title cannot be empty"),
         ({"title": 5}, "Title must be a string"),
+        ({"pinned": "yes"}, "pinned must be true or false"),
+        ({"archived": 1}, "archived must be true or false"),
     ],
 )
 def test_rename_refuses_a_bad_title(api: APIClient, owner_id: str, body: object, detail: str) -> None:
