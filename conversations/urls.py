@@ -18,5 +18,6 @@ urlpatterns = [
     path("chat/<uuid:conversation_id>/send", views.send, name="send"),
     path("chat/<uuid:conversation_id>/retry", views.retry, name="retry"),
     path("chat/<uuid:conversation_id>/rename", views.rename, name="rename"),
+    path("chat/<uuid:conversation_id>/organise", views.organise, name="organise"),
     path("chat/<uuid:conversation_id>/delete", views.delete, name="delete"),
 ]

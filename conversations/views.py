@@ -13,6 +13,7 @@ API's JWT subject, so the page and the API see the same conversations.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import uuid
 from collections.abc import Callable
@@ -28,6 +29,8 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.dates import MONTHS
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
@@ -129,9 +132,47 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("chat")
 
 
-def _sidebar(user_id: str, offset: int = 0) -> dict[str, Any]:
-    rows, has_more = selectors.conversation_sidebar_page(user_id=user_id, limit=SIDEBAR_PAGE, offset=offset)
-    return {"conversations": rows, "sidebar_next": offset + len(rows) if has_more else None}
+def shelf_group(conversation: Conversation, *, today: dt.date) -> str:
+    """The sidebar heading a conversation goes under (issue 15, "Organise"), as ChatGPT groups them.
+
+    "Pinned"; then by the day of its last activity in the site's time zone (``TIME_ZONE``):
+    "Today", "Yesterday", "Previous 7 days", "Previous 30 days", then its month ("October 2026").
+    """
+    if conversation.pinned:
+        return "Pinned"
+    day = timezone.localtime(conversation.updated_at).date()
+    age = (today - day).days
+    if age <= 0:
+        return "Today"
+    if age == 1:
+        return "Yesterday"
+    if age <= 7:
+        return "Previous 7 days"
+    if age <= 30:
+        return "Previous 30 days"
+    return f"{MONTHS[day.month]} {day.year}"
+
+
+def _sidebar(user_id: str, offset: int = 0, *, archived: bool = False, after_group: str = "") -> dict[str, Any]:
+    """One page of the sidebar, each row with its ``group`` and ``group_start`` (a heading goes before it).
+
+    ``after_group`` is the heading the previous page ended under, so "Load more" does not repeat it.
+    """
+    rows, has_more = selectors.conversation_sidebar_page(
+        user_id=user_id, limit=SIDEBAR_PAGE, offset=offset, archived=archived
+    )
+    today = timezone.localdate()
+    previous = after_group
+    for row in rows:
+        row.group = "Archived" if archived else shelf_group(row, today=today)  # type: ignore[attr-defined]
+        row.group_start = row.group != previous  # type: ignore[attr-defined]
+        previous = row.group  # type: ignore[attr-defined]
+    return {
+        "conversations": rows,
+        "sidebar_next": offset + len(rows) if has_more else None,
+        "sidebar_group": previous,
+        "archived_view": archived,
+    }
 
 
 def _render_chat(
@@ -263,12 +304,14 @@ def message(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.U
 @require_GET
 @session_required
 def sidebar(request: HttpRequest) -> HttpResponse:
-    """The next page of the sidebar's conversation list (``?offset=``), newest activity first."""
+    """A page of the sidebar's conversation list (``?offset=``): pinned first, then newest activity,
+    under date headings; ``?archived=1`` the archived ones (issue 15)."""
     try:
         offset = max(0, int(request.GET.get("offset", "0")))
     except ValueError:
         offset = 0
-    context = _sidebar(user_id_of(request.user), offset)
+    archived = request.GET.get("archived") == "1"
+    context = _sidebar(user_id_of(request.user), offset, archived=archived, after_group=request.GET.get("group", ""))
     context["current_id"] = selectors.parse_uuid(request.GET.get("current"))
     return render(request, "conversations/_sidebar_items.html", context)
 
@@ -446,6 +489,23 @@ def rename(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
         return redirect("conversation", conversation_id=conv.pk)
     context = {"conversation": conv, "rename_error": error, "oob": error is None}
     return render(request, "conversations/_renamed.html", context, status=400 if error else 200)
+
+
+@require_POST
+@session_required
+def organise(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """Pin or unpin, archive or unarchive (``pinned`` / ``archived`` = ``1`` or ``0``; issue 15).
+
+    htmx gets the new header and, out of band, the sidebar's first page in its new order;
+    without script, back to the conversation.
+    """
+    conv = _owned(request, conversation_id)
+    flags = {name: request.POST[name] == "1" for name in ("pinned", "archived") if request.POST.get(name) in ("0", "1")}
+    services.conversation_organise(conversation=conv, **flags)
+    if not request.htmx:
+        return redirect("conversation", conversation_id=conv.pk)
+    context = {"conversation": conv, "current_id": conv.pk, **_sidebar(user_id_of(request.user))}
+    return render(request, "conversations/_organised.html", context)
 
 
 @require_POST
