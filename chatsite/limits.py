@@ -16,12 +16,19 @@ Django is called only once the body is complete, so a slow client holds a socket
 a few kilobytes of the event loop while it dribbles, never one of Django's request
 threads or a database connection. The body is at most the limit (64 KiB by default),
 which Django would have buffered anyway.
+
+One exception: a conversations file posted to import (``POST /api/{user_id}/import``,
+``POST /chat/import``; issue 15) by a request that carries a Bearer token or a session
+cookie may be up to ``IMPORT_MAX_BYTES`` (50 MiB by default) plus a multipart envelope; the
+import measures the file itself. An anonymous post there keeps the 64 KiB limit. The
+deadline is the same for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -38,6 +45,33 @@ class _BodyTooLarge(Exception):
     pass
 
 
+# Posts whose body is a file to import (conversations.export), allowed up to IMPORT_MAX_BYTES.
+_IMPORT_PATH = re.compile(r"/api/[^/]+/import|/chat/import")
+# Room for a multipart envelope around the file, so that the import itself measures the file
+# and answers in its own words (the API's 413 body, the settings page's sentence).
+IMPORT_ENVELOPE_BYTES = 64 * 1024
+
+
+def _may_be_signed_in(scope: Scope) -> bool:
+    """Whether the request carries a Bearer token or a session cookie (checked later, by the
+    view). An anonymous client is never let in with a large body: it could only be refused."""
+    for name, value in scope.get("headers") or ():
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            return True
+        if name == b"cookie" and settings.SESSION_COOKIE_NAME.encode() + b"=" in value:
+            return True
+    return False
+
+
+def body_limit(scope: Scope) -> int:
+    """The largest body, in bytes, a request may have: ``DATA_UPLOAD_MAX_MEMORY_SIZE``
+    (``DJANGO_MAX_REQUEST_BYTES``), or ``IMPORT_MAX_BYTES`` (plus a multipart envelope) for a
+    post to an import path that carries a token or a session (issue 15)."""
+    if scope.get("method") == "POST" and _IMPORT_PATH.fullmatch(scope.get("path", "")) and _may_be_signed_in(scope):
+        return max(settings.IMPORT_MAX_BYTES + IMPORT_ENVELOPE_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
 class RequestBodyLimitMiddleware:
     """Hand HTTP requests to ``app`` only with their whole body, within the size limit and the deadline.
 
@@ -47,7 +81,8 @@ class RequestBodyLimitMiddleware:
     Refused with the contract's error body and ``Connection: close``, without calling ``app``:
 
     * 413 when the body is over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes (``DJANGO_MAX_REQUEST_BYTES``,
-      64 KiB by default); at most that many bytes plus one received chunk are ever read;
+      64 KiB by default; ``body_limit``: ``IMPORT_MAX_BYTES`` for an import); at most that many
+      bytes plus one received chunk are ever read;
     * 408 when the body has not arrived whole ``REQUEST_BODY_TIMEOUT_SECONDS`` after the headers
       (``DJANGO_REQUEST_BODY_TIMEOUT_SECONDS``, 30 by default).
 
@@ -62,7 +97,7 @@ class RequestBodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = body_limit(scope)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             await _refuse_too_large(send, limit)

@@ -181,6 +181,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_MAX_REQUEST_BYTES", 64 * 1024, min
 # Seconds a request's whole body may take to arrive after its headers before it is
 # answered 408 and its connection closed, without Django ever seeing it (chatsite/limits.py).
 REQUEST_BODY_TIMEOUT_SECONDS = env_int("DJANGO_REQUEST_BODY_TIMEOUT_SECONDS", 30, minimum=1)
+# The largest conversations file ``POST /api/{user_id}/import`` and the settings page's Import take
+# (bytes; issue 15). Their two paths only are let past DJANGO_MAX_REQUEST_BYTES, up to this
+# (chatsite/limits.py); docs/export.md.
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
 
 # --- HTTPS ------------------------------------------------------------------
 # On by default whenever debug is off; DJANGO_HTTPS=0 for plain-HTTP use such as a
@@ -220,6 +224,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "chat": env_rate("CHAT_RATE_LIMIT", "30/minute"),
         "auth": env_rate("AUTH_RATE_LIMIT", "10/minute"),
+        # Imports hold a file of up to IMPORT_MAX_BYTES and one long transaction each (issue 15).
+        "import": env_rate("IMPORT_RATE_LIMIT", "10/hour"),
     },
 }
 

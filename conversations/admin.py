@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from conversations.models import Conversation, IdempotencyKey, Message
+from conversations.models import Conversation, IdempotencyKey, Message, ShareLink
 
 ADMIN_PREVIEW_MESSAGES = 50
 
@@ -104,3 +104,24 @@ class IdempotencyKeyAdmin(ReadOnlyAdmin):
         "created_at",
     ]
     readonly_fields = fields
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(ReadOnlyAdmin):
+    """Which conversations are shared (issue 15, "Share"). The token is searchable but never shown:
+    it is the key to the public page. Like the other models, rows can only be deleted here
+    (which revokes the link, e.g. for abuse); the owner shares and revokes on the page or the API."""
+
+    list_display = ["created_at", "conversation_id", "owner", "title", "until_created_at"]
+    list_filter = [("created_at", admin.DateFieldListFilter)]
+    search_fields = ["=token", "conversation__user_id", "=conversation__id"]
+    ordering = ["-created_at"]
+    list_select_related = ["conversation"]
+    list_per_page = 100
+    show_full_result_count = False
+    fields = ["conversation", "owner", "title", "created_at", "until_created_at", "until_message_id"]
+    readonly_fields = fields
+
+    @admin.display(description="owner", ordering="conversation__user_id")
+    def owner(self, obj: ShareLink) -> str:
+        return obj.conversation.user_id

@@ -176,3 +176,41 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.key}"
+
+
+SHARE_TOKEN_BYTES = 32  # secrets.token_urlsafe(32): 256 random bits, 43 URL-safe characters
+
+
+class ShareLink(models.Model):
+    """A public, read-only link to a snapshot of one conversation (issue 15, "Share").
+
+    Anyone with ``/s/<token>`` sees the conversation's title and its messages up to and
+    including the boundary ``(until_created_at, until_message_id)`` in the ``(created_at, id)``
+    order (``selectors._older_than``): the newest shown message when the link was made, so
+    later messages never appear. ``title`` is the title at that moment. One link per
+    conversation; sharing again replaces the token and the snapshot (``conversations.sharing``).
+    The boundary is a plain UUID, not a foreign key: Retry may replace that message, and the
+    boundary still holds as a position. Null boundary: nothing was shown when shared.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # ON DELETE CASCADE is also declared in the database itself on PostgreSQL (migration 0008).
+    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, related_name="share_link")
+    token = models.CharField(max_length=64, unique=True)
+    title = models.CharField(max_length=TITLE_MAX_LENGTH, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    until_created_at = models.DateTimeField(null=True, blank=True)
+    until_message_id = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # Both halves of the boundary or neither.
+            models.CheckConstraint(
+                condition=Q(until_created_at__isnull=True, until_message_id__isnull=True)
+                | Q(until_created_at__isnull=False, until_message_id__isnull=False),
+                name="sharelink_boundary_whole",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"share of {self.conversation_id}"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
-from conversations import views
+from conversations import settings_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -20,4 +20,9 @@ urlpatterns = [
     path("chat/<uuid:conversation_id>/rename", views.rename, name="rename"),
     path("chat/<uuid:conversation_id>/organise", views.organise, name="organise"),
     path("chat/<uuid:conversation_id>/delete", views.delete, name="delete"),
+    path("chat/settings", settings_views.settings_page, name="settings"),
+    path("chat/export", settings_views.export_all, name="export-all"),
+    path("chat/import", settings_views.import_file, name="import"),
+    path("chat/<uuid:conversation_id>/export", settings_views.conversation_export, name="conversation-export"),
+    path("", include("conversations.share_urls")),
 ]

@@ -23,6 +23,7 @@ from rest_framework.response import Response
 
 from conversations import events
 from conversations.assistant import AssistantBusy, AssistantError, AssistantTimeout
+from conversations.export import ImportTooLarge
 from conversations.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 from conversations.selectors import ConversationNotFound, MessageNotFound
 from conversations.services import NothingToRetry, ReplyInProgress
@@ -97,6 +98,8 @@ def _describe(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
         return 404, "Not found", CONVERSATION_NOT_FOUND_DETAIL, {}
     if isinstance(exc, MessageNotFound):
         return 400, "Validation error", "before must be the id of a message in this conversation", {}
+    if isinstance(exc, ImportTooLarge):
+        return 413, "Payload too large", str(exc), {}
     if isinstance(exc, (PayloadTooLarge, RequestDataTooBig)):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return 413, "Payload too large", f"The request body is over the limit of {limit} bytes.", {}

@@ -51,14 +51,20 @@ async def _in_request_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def conversation_detail_response(request: HttpRequest, conversation: Conversation) -> StreamingHttpResponse:
-    """A streamed ``200 application/json`` detail of an owner-checked ``conversation``.
+def streamed_response(
+    request: HttpRequest, chunks: Iterator[bytes], *, content_type: str = "application/json"
+) -> StreamingHttpResponse:
+    """A streamed ``200`` whose body is ``chunks``, made one at a time in the request's thread.
 
     Under ASGI the body is an async iterator: given a sync one, Django would read it
     whole into a list before sending anything. Under WSGI (and Django's test client)
     it is the plain iterator.
     """
-    chunks = conversation_detail_chunks(conversation)
     under_asgi = hasattr(request, "scope")
     content = _in_request_thread(chunks) if under_asgi else chunks
-    return StreamingHttpResponse(content, content_type="application/json")
+    return StreamingHttpResponse(content, content_type=content_type)
+
+
+def conversation_detail_response(request: HttpRequest, conversation: Conversation) -> StreamingHttpResponse:
+    """A streamed ``200 application/json`` detail of an owner-checked ``conversation``."""
+    return streamed_response(request, conversation_detail_chunks(conversation))

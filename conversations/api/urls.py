@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from conversations.api import views
+from conversations.api import export_views, share_views, views
 
 urlpatterns = [
     path("auth/token", views.TokenView.as_view(), name="api-token"),
@@ -18,9 +18,17 @@ urlpatterns = [
         views.MessagePageView.as_view(),
         name="api-messages",
     ),
+    path("<str:user_id>/conversations/<str:conversation_id>/share", share_views.ShareView.as_view(), name="api-share"),
     path(
         "<str:user_id>/conversations/<str:conversation_id>/retry",
         views.RetryView.as_view(),
         name="api-retry",
     ),
+    path(
+        "<str:user_id>/conversations/<str:conversation_id>/export",
+        export_views.ConversationExportView.as_view(),
+        name="api-conversation-export",
+    ),
+    path("<str:user_id>/export", export_views.ExportAllView.as_view(), name="api-export"),
+    path("<str:user_id>/import", export_views.ImportView.as_view(), name="api-import"),
 ]
