@@ -281,6 +281,8 @@ class _ImportedConversation:
     pinned: bool
     archived: bool
     messages: list[_ImportedMessage]
+    # A chat export's own conversation id: the importer's conversation of that id is this one.
+    source_id: str = ""
 
 
 def _fingerprint(*parts: str) -> str:
@@ -453,6 +455,7 @@ def _export_conversation(item: Any, where: str) -> _ImportedConversation:
             raise ImportInvalid(f"{where}.{name} must be a string or null")
     conversation = _ImportedConversation(
         key=_fingerprint(EXPORT_FORMAT, source_id),
+        source_id=source_id,
         title=_title(title, messages),
         created_at=created_at,
         updated_at=updated_at,  # as it was, for a faithful round trip
@@ -625,8 +628,9 @@ def conversations_import(*, user_id: str, data: Any) -> ImportResult:
     The file is a chat-export document (docs/export.md) or a ChatGPT ``conversations.json``.
     One transaction: all of it or nothing. A conversation whose ``import_key`` the user
     already has is skipped (counted in ``skipped``), so a second import of the same file
-    creates nothing. Messages get new ids and ``user_id``; each comes strictly after the
-    one before it.
+    creates nothing; so is a chat export's conversation the user still has (their own
+    export imported back). Messages get new ids and ``user_id``; each comes strictly after
+    the one before it.
 
     Raises:
         ImportInvalid: the file's shape is wrong; the message names where
@@ -656,7 +660,12 @@ def _import(user_id: str, data: Any) -> ImportResult:
         existing = set(
             Conversation.objects.filter(user_id=user_id, import_key__in=keys).values_list("import_key", flat=True)
         )
-        fresh = [item for item in batch if item.key not in existing]
+        # One's own export imported back: the conversations it came from are still here.
+        ids = {pk for item in batch if (pk := selectors.parse_uuid(item.source_id)) is not None}
+        originals = set(Conversation.objects.filter(user_id=user_id, pk__in=ids).values_list("pk", flat=True))
+        fresh = [
+            item for item in batch if item.key not in existing and selectors.parse_uuid(item.source_id) not in originals
+        ]
         skipped += len(batch) - len(fresh)
         rows = [
             Conversation(

@@ -421,6 +421,22 @@ def test_a_conversation_without_an_id_or_times_is_known_again_too(api: APIClient
     assert post_json(api, f"/api/{owner_id}/import", data).json() == {"conversations": 0, "messages": 0, "skipped": 1}
 
 
+def test_ones_own_export_imported_back_creates_nothing_new(api: APIClient, owner_id: str) -> None:
+    a_rich_conversation(owner_id)
+    deleted = make_conversation(owner_id, title="Deleted since", messages=2)
+    document = json.loads(body_of(api.get(f"/api/{owner_id}/export")))
+    deleted.delete()
+    # The one still here is skipped; the one deleted since comes back.
+    assert post_json(api, f"/api/{owner_id}/import", document).json() == {
+        "conversations": 1,
+        "messages": 2,
+        "skipped": 1,
+    }
+    assert sorted(Conversation.objects.values_list("title", flat=True)) == sorted(
+        [document["conversations"][0]["title"], "Deleted since"]
+    )
+
+
 def test_the_same_file_imports_again_for_another_user(
     api: APIClient, other_api: APIClient, owner_id: str, other_id: str
 ) -> None:
