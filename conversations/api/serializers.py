@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from conversations import selectors, services
+from conversations import search, selectors, services
 from conversations.models import TITLE_MAX_LENGTH
 
 
@@ -249,6 +249,49 @@ class MessagePageSerializer(serializers.Serializer):
     messages = MessageSerializer(many=True, help_text="Oldest first.")
     next_before = serializers.UUIDField(allow_null=True, help_text="Cursor for the next older page, null at the start.")
     has_more = serializers.BooleanField()
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": search.QUERY_MAX_CHARS, "pattern": TEXT_PATTERN})
+class SearchTextField(StrictCharField):
+    """Search text: 1 to 200 characters as sent, not whitespace only, no NUL; searched trimmed."""
+
+
+class SearchQuerySerializer(QueryParamsSerializer):
+    """``GET /api/{user_id}/search``'s query string (issue 15, "Search"; docs/search.md)."""
+
+    q = SearchTextField(
+        max_length=search.QUERY_MAX_CHARS,
+        trim_whitespace=False,
+        help_text=(
+            "What to find, 1 to 200 characters. On PostgreSQL, web-search syntax: words (stemmed: zebras "
+            'finds zebra), "a quoted phrase", -excluded, or. Elsewhere every word, case-insensitively.'
+        ),
+        error_messages={
+            "required": "q is required",
+            "blank": "Search query cannot be empty",
+            "max_length": f"Search query must be at most {search.QUERY_MAX_CHARS} characters",
+        },
+    )
+    limit = limit_field(maximum=search.LIMIT_MAX, default=search.LIMIT_DEFAULT)
+
+    def validate_q(self, value: str) -> str:
+        return search.query_clean(value)
+
+
+class SearchResultSerializer(serializers.Serializer):
+    conversation_id = serializers.UUIDField()
+    message_id = serializers.UUIDField(allow_null=True, help_text="The message found; null for a title match.")
+    title = serializers.CharField(allow_blank=True, help_text="The conversation's title.")
+    snippet = serializers.CharField(
+        allow_blank=True,
+        help_text="HTML: the text around the match, escaped, with the matched words in <mark> (the only tag).",
+    )
+    created_at = serializers.DateTimeField(help_text="The message's time; the conversation's for a title match.")
+
+
+class SearchResponseSerializer(serializers.Serializer):
+    results = SearchResultSerializer(many=True, help_text="Best matches first (newest first in the fallback).")
+    query = serializers.CharField(help_text="The search text, trimmed.")
 
 
 class TokenRequestSerializer(NoExtraFieldsMixin, serializers.Serializer):

@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conversations import idempotency, selectors, services
+from conversations import idempotency, search, selectors, services
 from conversations.api import serializers as s
 from conversations.api.parsers import LimitedJSONParser
 from conversations.api.permissions import PathUserMatches
@@ -258,6 +258,24 @@ class MessagePageView(OwnerAPIView):
         page = selectors.message_page(conversation=conversation, **query.validated_data)
         body: dict[str, Any] = {"messages": page.messages, "next_before": page.next_before, "has_more": page.has_more}
         return Response(s.MessagePageSerializer(body).data)
+
+
+class SearchView(OwnerAPIView):
+    @extend_schema(
+        operation_id="search",
+        parameters=[_USER_ID, s.SearchQuerySerializer],
+        responses={200: s.SearchResponseSerializer, **_BAD_INPUT, **_COMMON_ERRORS},
+    )
+    def get(self, request: Request, user_id: str) -> Response:
+        """``GET /api/{user_id}/search?q=&limit=``: the user's messages and titles matching ``q``, best first.
+
+        Archived conversations included; nobody else's ever (issue 15, docs/search.md).
+        """
+        query = s.SearchQuerySerializer(request.query_params)
+        query.is_valid(raise_exception=True)
+        text = query.validated_data["q"]
+        results = search.search(user_id=user_id, query=text, limit=query.validated_data["limit"])
+        return Response(s.SearchResponseSerializer({"results": results, "query": text}).data)
 
 
 class TokenView(APIView):
