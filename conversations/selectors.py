@@ -293,6 +293,38 @@ def message_page_after(*, conversation: Conversation, after: object, limit: int 
     return MessagePage(messages=page, next_before=page[-1].id if has_more else None)
 
 
+# Messages shown after a found message when the pane opens at it (the rest of the page is older).
+AROUND_NEWER = 10
+
+
+def message_page_around(
+    *, conversation: Conversation, message_id: object, limit: int = PAGE_LIMIT_DEFAULT
+) -> tuple[MessagePage, bool]:
+    """The page that shows ``message_id`` with a few newer messages after it (issue 15: a search
+    result opens the conversation at its message, even 50,000 back), and whether it is the newest page.
+
+    Two keyset reads of ``msg_conv_created_id_idx``, whatever the message's depth: up to
+    ``AROUND_NEWER`` messages after it, then the ``limit`` messages up to the last of those.
+    From there the pane pages both ways as usual.
+
+    Raises:
+        MessageNotFound: ``message_id`` is malformed or not a message of this conversation.
+    """
+    newer = message_page_after(conversation=conversation, after=message_id, limit=AROUND_NEWER)
+    if not newer.has_more:
+        return message_page(conversation=conversation, limit=limit), True
+    last = newer.messages[-1]
+    rows = list(
+        Message.objects.filter(conversation=conversation)
+        .filter(_older_than(last.created_at, last.id, inclusive=True))
+        .order_by("-created_at", "-id")[: limit + 1]
+    )
+    has_more = len(rows) > limit
+    page = rows[:limit]
+    page.reverse()
+    return MessagePage(messages=page, next_before=page[0].id if has_more else None), False
+
+
 def conversation_newest_for_user(*, user_id: str) -> Conversation | None:
     """``user_id``'s conversation with the newest activity, archived ones aside, or ``None`` (FR-002: ``/chat`` opens it)."""
     return (

@@ -12,6 +12,7 @@ urlpatterns = [
     path("chat/new", views.chat_new, name="chat-new"),
     path("chat/send", views.send, name="send-new"),
     path("chat/conversations", views.sidebar, name="sidebar"),
+    path("chat/search", views.search, name="search"),
     path("chat/<uuid:conversation_id>", views.conversation, name="conversation"),
     path("chat/<uuid:conversation_id>/messages", views.messages, name="messages"),
     path("chat/<uuid:conversation_id>/messages/<uuid:message_id>", views.message, name="message"),

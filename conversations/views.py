@@ -36,6 +36,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from conversations import events, idempotency, selectors, services
+from conversations import search as conversation_search
 from conversations.api.errors import (
     INTERNAL_DETAIL,
     REPLY_IN_PROGRESS_DETAIL,
@@ -49,6 +50,7 @@ from conversations.forms import MessageForm, RenameForm
 from conversations.models import Conversation, Message
 
 SIDEBAR_PAGE = 30
+SEARCH_RESULTS = 20
 MESSAGE_PAGE = selectors.PAGE_LIMIT_DEFAULT
 
 # The pane's failure sentences (FR-014a); the client-side ones live in static/js/chat.js.
@@ -183,9 +185,11 @@ def _render_chat(
     form: MessageForm | None = None,
     newest_page: bool = True,
     status: int = 200,
+    found_id: uuid.UUID | None = None,
 ) -> HttpResponse:
     """The chat page, or only its conversation pane for an htmx swap (not a history restore)."""
     context: dict[str, Any] = {
+        "found_id": found_id,
         "conversation": conversation,
         "page": page,
         "newest_page": newest_page,
@@ -235,15 +239,24 @@ def conversation(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespon
     """``/chat/<id>``: one conversation with its newest page of messages (SC-004, SC-011).
 
     ``?before=<message id>`` shows the page before that message instead (the
-    "Show older messages" link when JavaScript is off).
+    "Show older messages" link when JavaScript is off); ``?at=<message id>`` the page around
+    that message, highlighted and scrolled to (a search result; issue 15).
     """
     conv = _owned(request, conversation_id)
-    before = request.GET.get("before") or None
+    before, at = request.GET.get("before") or None, request.GET.get("at") or None
     try:
+        if at is not None:
+            page, newest = selectors.message_page_around(conversation=conv, message_id=at, limit=MESSAGE_PAGE)
+            return _render_chat(request, conv, page=page, newest_page=newest, found_id=page_id(page, at))
         page = selectors.message_page(conversation=conv, before=before, limit=MESSAGE_PAGE)
     except selectors.MessageNotFound:
         raise Http404("Message not found") from None
     return _render_chat(request, conv, page=page, newest_page=before is None)
+
+
+def page_id(page: selectors.MessagePage, message_id: str) -> uuid.UUID | None:
+    """``message_id`` as the id of one of ``page``'s messages, or ``None``."""
+    return next((m.pk for m in page.messages if str(m.pk) == str(selectors.parse_uuid(message_id))), None)
 
 
 @require_GET
@@ -314,6 +327,29 @@ def sidebar(request: HttpRequest) -> HttpResponse:
     context = _sidebar(user_id_of(request.user), offset, archived=archived, after_group=request.GET.get("group", ""))
     context["current_id"] = selectors.parse_uuid(request.GET.get("current"))
     return render(request, "conversations/_sidebar_items.html", context)
+
+
+@require_GET
+@session_required
+@vary_on_headers("HX-Request")
+def search(request: HttpRequest) -> HttpResponse:
+    """``/chat/search?q=``: the sidebar's results as you type (issue 15; ``conversations.search``).
+
+    htmx gets the results list (nothing for an empty query); without script, a page of results.
+    """
+    text = request.GET.get("q", "")
+    results: list[conversation_search.SearchResult] = []
+    error = ""
+    if text.strip():
+        try:
+            results = conversation_search.search(
+                user_id=user_id_of(request.user), query=conversation_search.query_clean(text), limit=SEARCH_RESULTS
+            )
+        except ValidationError as exc:
+            error = exc.messages[0]
+    context = {"results": results, "query": text.strip(), "error": error}
+    template = "conversations/_search_results.html" if request.htmx else "conversations/search.html"
+    return render(request, template, context)
 
 
 # --- Sending -----------------------------------------------------------------------

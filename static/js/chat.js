@@ -168,7 +168,8 @@
       this.restoreDraft();
       this.refreshComposer();
       decorate(this.log);
-      this.scrollToBottom();
+      const found = section.dataset.foundId && this.log.querySelector(`.msg[data-id="${CSS.escape(section.dataset.foundId)}"]`);
+      found ? found.scrollIntoView({ block: "center" }) : this.scrollToBottom(); // a search result opens at its message
       requestAnimationFrame(() => this.checkEdges());
       this.attachLive();
       section.dispatchEvent(new CustomEvent("chat:pane", { bubbles: true, detail: { pane: this } }));
@@ -933,6 +934,7 @@
   });
 
   document.addEventListener("keydown", (event) => {
+    if ((event.ctrlKey || event.metaKey) && event.key === "k" && document.getElementById("search-q")) return event.preventDefault(), document.getElementById("search-q").focus();
     if (event.key !== "Escape") return;
     const open = document.querySelector("details.popover[open]");
     if (open) {
