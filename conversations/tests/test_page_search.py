@@ -72,3 +72,23 @@ def test_a_message_of_another_conversation_is_not_found(signed_in, owner_id, oth
     message = Message.objects.filter(conversation=theirs).first()
     assert signed_in.get(f"/chat/{mine.pk}?at={message.pk}").status_code == 404
     assert signed_in.get(f"/chat/{mine.pk}?at=not-a-uuid").status_code == 404
+
+
+def test_opening_at_a_message_reads_two_bounded_ranges_of_the_keyset_index(on_postgres, owner_id) -> None:  # type: ignore[no-untyped-def]
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from conversations import selectors
+    from conversations.tests.test_query_plans import _index_conditions
+
+    conversation, target = deep_conversation(owner_id, messages=600, at=200)
+    with CaptureQueriesContext(connection) as queries:
+        page, newest = selectors.message_page_around(conversation=conversation, message_id=target.pk, limit=50)
+    assert not newest and page.messages[-11].pk == target.pk and len(page.messages) == 50
+    # The cursor lookup, then the ten newer and the fifty up to them: each starts inside the index at the
+    # message, so a message 50,000 back costs what one near the end does (issue 15).
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].endswith(("LIMIT 11", "LIMIT 51"))]
+    assert len(reads) == 2, [q["sql"][-20:] for q in queries.captured_queries]
+    for sql in reads:
+        conditions = _index_conditions(sql)
+        assert conditions and "created_at" in conditions[0], sql
