@@ -129,7 +129,7 @@ def message_text_clean(text: str) -> str:
         raise ValidationError(
             f"Message is too long: {len(text)} characters, the limit is {MESSAGE_MAX_CHARS}", code="max_length"
         )
-    _reject_unstorable(text, what="Message")
+    text_reject_unstorable(text, what="Message")
     return text
 
 
@@ -147,11 +147,19 @@ def title_clean(title: str) -> str:
     title = title.strip()
     if not title:
         raise ValidationError("Title cannot be empty", code="blank")
-    _reject_unstorable(title, what="Title")
+    text_reject_unstorable(title, what="Title")
     return title
 
 
-def _reject_unstorable(text: str, *, what: str) -> None:
+def text_reject_unstorable(text: str, *, what: str) -> None:
+    """Refuse text PostgreSQL cannot store: a NUL character, or a lone surrogate (not UTF-8).
+
+    Shared by every door's text rules (messages, titles, tasks).
+
+    Raises:
+        ValidationError: ``"<what> cannot contain NUL characters"`` or
+            ``"<what> contains invalid Unicode (a lone surrogate)"``.
+    """
     if "\x00" in text:
         raise ValidationError(f"{what} cannot contain NUL characters", code="nul")
     try:

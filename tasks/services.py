@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from conversations.services import text_reject_unstorable
 from tasks.models import TASK_DESCRIPTION_MAX_LENGTH, TASK_TITLE_MAX_LENGTH, Task, TaskCounter
 
 Status = Literal["all", "pending", "completed"]
@@ -34,15 +35,6 @@ class TaskNotFound(Exception):
         self.number = number
 
 
-def _reject_unstorable(text: str, *, what: str) -> None:
-    if "\x00" in text:
-        raise ValidationError(f"{what} cannot contain NUL characters", code="nul")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(f"{what} is not valid Unicode text", code="invalid") from None
-
-
 def task_title_clean(title: object) -> str:
     """A task title as given by a person or a model, trimmed.
 
@@ -56,7 +48,7 @@ def task_title_clean(title: object) -> str:
     title = title.strip()
     if not title:
         raise ValidationError("Title cannot be empty", code="blank")
-    _reject_unstorable(title, what="Title")
+    text_reject_unstorable(title, what="Title")
     return title
 
 
@@ -75,7 +67,7 @@ def task_description_clean(description: object) -> str:
             f"Description is too long: the limit is {TASK_DESCRIPTION_MAX_LENGTH} characters", code="max_length"
         )
     description = description.strip()
-    _reject_unstorable(description, what="Description")
+    text_reject_unstorable(description, what="Description")
     return description
 
 

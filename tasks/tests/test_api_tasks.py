@@ -122,6 +122,7 @@ def test_the_path_user_must_be_the_token_subject(api: APIClient, anon_api: APICl
         ({"title": 5}, "Title must be a string"),
         ({"title": "ok", "description": "d" * 2001}, "Description is too long: the limit is 2000 characters"),
         ({"title": "nul\x00"}, "Title cannot contain NUL characters"),
+        ({"title": "lone \ud800"}, "Title contains invalid Unicode (a lone surrogate)"),
         ({"title": "ok", "user_id": "someone"}, "Unknown field: user_id"),
     ],
 )
