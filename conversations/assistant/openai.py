@@ -55,6 +55,8 @@ MAX_MODEL_CONNECTIONS = 10_000
 # still decodes the server-sent events and raises on an error event; ``object`` as the
 # chunk type makes it hand each decoded chunk over as it is.
 _CHUNKS = openai.AsyncStream[object]
+# Failures before the first token that may pass: rate limits, 5xx, a connection refused.
+_RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError)
 
 
 class OpenAIAssistant:
@@ -248,7 +250,6 @@ class OpenAIAssistant:
         from conversations.assistant.agent import agent_stream
 
         instructions = "\n\n".join(part for part in (self.system_prompt, self.tools_prompt) if part)
-        loop = asyncio.get_running_loop()
         attempt = 0
         while True:
             acted = toolbox.calls_made
@@ -263,15 +264,11 @@ class OpenAIAssistant:
             )
             try:
                 first = await anext(items, None)
-            except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as exc:
+            except _RETRYABLE as exc:
                 await items.aclose()
-                if (isinstance(exc, openai.APITimeoutError) and _is_timeout(exc)) or attempt >= self.max_retries:
-                    raise
-                if toolbox.calls_made != acted:
-                    raise  # a tool acted already (its call not yet announced): never start again
-                delay = _retry_after(exc) or RETRY_BACKOFF_SECONDS * 2**attempt
-                if loop.time() + delay >= first_deadline:
-                    raise
+                delay = self._retry_delay(exc, attempt, first_deadline)
+                if delay is None or toolbox.calls_made != acted:
+                    raise  # or a tool acted already (its call not yet announced): never start again
                 attempt += 1
                 logger.info("Retrying the model in %.1f s after: %s", delay, exc)
                 await asyncio.sleep(delay)
@@ -325,24 +322,32 @@ class OpenAIAssistant:
             params["temperature"] = self.temperature
         if self.max_output_tokens:
             params["max_tokens"] = self.max_output_tokens
-        loop = asyncio.get_running_loop()
         attempt = 0
         while True:
             try:
                 return await client.post(
                     "/chat/completions", body=params, cast_to=object, stream=True, stream_cls=_CHUNKS
                 )
-            except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as exc:
-                if (isinstance(exc, openai.APITimeoutError) and _is_timeout(exc)) or attempt >= self.max_retries:
-                    raise
-                delay = _retry_after(exc) or RETRY_BACKOFF_SECONDS * 2**attempt
-                # The SDK's own retries would sleep past our deadline on a long
-                # Retry-After and turn an "unavailable" into a "timeout".
-                if loop.time() + delay >= first_deadline:
+            except _RETRYABLE as exc:
+                delay = self._retry_delay(exc, attempt, first_deadline)
+                if delay is None:
                     raise
                 attempt += 1
                 logger.info("Retrying the model in %.1f s after: %s", delay, exc)
                 await asyncio.sleep(delay)
+
+    def _retry_delay(self, exc: Exception, attempt: int, first_deadline: float) -> float | None:
+        """Seconds to wait before trying again after ``exc`` (``attempt`` retries so far), or ``None``
+        when it must not be retried: a timeout, the retries used up, or a wait (the server's
+        ``Retry-After``, else a short backoff) that would end past the first-token deadline. The
+        SDK's own retries would sleep past our deadline on a long Retry-After and turn an
+        "unavailable" into a "timeout"."""
+        if (isinstance(exc, openai.APITimeoutError) and _is_timeout(exc)) or attempt >= self.max_retries:
+            return None
+        delay = _retry_after(exc) or RETRY_BACKOFF_SECONDS * 2**attempt
+        if asyncio.get_running_loop().time() + delay >= first_deadline:
+            return None
+        return delay
 
 
 def words_for(calls: list[ToolCall]) -> str:
