@@ -178,16 +178,20 @@ async def _refuse_too_large(send: Send, limit: int) -> None:
 
 
 async def _refuse(send: Send, status: int, error: str, detail: str) -> None:
+    await send_error(send, status, error, detail, headers=[(b"connection", b"close")])
+
+
+async def send_error(
+    send: Send, status: int, error: str, detail: str, *, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Answer an HTTP request at the ASGI level, before Django, with the contract's ``{"error", "detail"}``.
+
+    Args:
+        send: the connection's ASGI ``send``.
+        status: the HTTP status.
+        headers: extra response headers (``Connection: close``, ``WWW-Authenticate``, ``Allow``).
+    """
     body = json.dumps({"error": error, "detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    start = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": start + list(headers or ())})
     await send({"type": "http.response.body", "body": body})

@@ -43,7 +43,8 @@ from mcp.shared.exceptions import MCPError
 from rest_framework.exceptions import AuthenticationFailed
 
 from chatsite.handlers import serving_request
-from conversations.api.errors import UNAUTHORIZED_DETAIL, error_body
+from chatsite.limits import send_error
+from conversations.api.errors import UNAUTHORIZED_DETAIL
 from conversations.auth import JWTAuthentication, TokenUser
 from conversations.services import db_async
 from tasks.tools import SPECS, ToolCall, call_tool
@@ -128,22 +129,6 @@ def session_manager() -> StreamableHTTPSessionManager:
 # --- The door: the ASGI application at /mcp ---------------------------------------------
 
 
-async def _send_json(send: Any, status: int, body: dict[str, str], headers: list[tuple[bytes, bytes]]) -> None:
-    content = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(content)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": content})
-
-
 def _authenticate(request: ASGIRequest) -> TokenUser | None:
     """The caller of ``request`` by its Bearer JWT, as the API authenticates it; ``None`` when it has none or a bad one."""
     try:
@@ -215,23 +200,20 @@ class MCPDoor:
             request.get_host()
         except DisallowedHost as exc:
             logger.warning("MCP request refused: %s", exc)
-            await _send_json(send, 400, error_body("Bad request", BAD_REQUEST_DETAIL), [])
+            await send_error(send, 400, "Bad request", BAD_REQUEST_DETAIL)
             return
         # A JWKS fetch may block on the network: not on the event loop.
         user = await sync_to_async(_authenticate, thread_sensitive=False)(request)
         if user is None:
-            await _send_json(
-                send,
-                401,
-                error_body("Unauthorized", UNAUTHORIZED_DETAIL),
-                [(b"www-authenticate", b'Bearer realm="mcp"')],
+            await send_error(
+                send, 401, "Unauthorized", UNAUTHORIZED_DETAIL, headers=[(b"www-authenticate", b'Bearer realm="mcp"')]
             )
             return
         if request.method != "POST":
             # Stateless: no stream for the server to speak first on (GET), no session to end
             # (DELETE). The transport allows 405 for both; the SDK would hold a GET open forever.
             detail = f'Method "{request.method}" not allowed.'
-            await _send_json(send, 405, error_body("Method not allowed", detail), [(b"allow", b"POST")])
+            await send_error(send, 405, "Method not allowed", detail, headers=[(b"allow", b"POST")])
             return
         manager = await self.start()
         await manager.handle_request(dict(scope, user=user), receive, send)
