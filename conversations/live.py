@@ -331,7 +331,6 @@ class _Generation:
     async def _tool_call(self, call: ToolCall) -> None:
         # The tool acted and its call is on record with the reply already (in the tool's own
         # transaction: services.reply_record_tool_call); the sockets see it now.
-        self.reply.tool_calls = [*self.reply.tool_calls, call.as_dict()]
         await publish(self.conversation_id, tool_call_event(self.reply, call))
 
     async def _save_loop(self) -> None:
