@@ -39,7 +39,13 @@ WAIT = 20.0  # seconds: the longest any single event may take to arrive (10 once
 
 
 @pytest.fixture(autouse=True)
-async def _live_layer() -> AsyncIterator[None]:
+async def _live_layer(live_layer: None) -> AsyncIterator[None]:
+    yield
+
+
+@pytest.fixture
+async def live_layer() -> AsyncIterator[None]:
+    """A fresh channel layer for the test, its generations stopped after (other modules' socket tests use it)."""
     # A fresh layer per test: the in-memory one binds its queues to the test's event loop.
     channel_layers._reset_backends("CHANNEL_LAYERS")
     yield

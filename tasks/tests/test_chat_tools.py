@@ -9,25 +9,26 @@ always the request's verified identity (contract: "Later features").
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import channel_layers, get_channel_layer
-from django.db import connections
 from rest_framework.test import APIClient
 
-from conversations import live
 from conversations.assistant import reset_assistant
 from conversations.assistant.agent import ROUNDS_EXHAUSTED
 from conversations.models import Message
+from conversations.tests import test_live as live_tests
 from conversations.tests.fake_openai import DEFAULT_REPLY, FakeOpenAI
 from conversations.tests.test_live import opened, receive_until, socket
 from tasks import services
 from tasks.models import Task
 
 pytestmark = pytest.mark.django_db
+
+# A fresh channel layer for the socket tests (conversations/tests/test_live.py's).
+live_layer = live_tests.live_layer
 
 
 def chat(client: APIClient, user_id: str, message: str, conversation_id: object = None) -> dict[str, Any]:
@@ -388,18 +389,9 @@ def test_a_model_failure_after_a_tool_call_keeps_the_call_on_the_failed_reply(
 # --- Over the socket: each tool call shown as it happens -------------------------------
 
 
-@pytest.fixture
-async def live_layer() -> AsyncIterator[None]:
-    channel_layers._reset_backends("CHANNEL_LAYERS")
-    yield
-    await live.stop_all()
-    await get_channel_layer().flush()
-    channel_layers._reset_backends("CHANNEL_LAYERS")
-    await sync_to_async(connections.close_all)()
-
-
 @pytest.mark.django_db(transaction=True)
-async def test_the_socket_announces_each_tool_call_before_the_text(owner_id: str, live_layer: None) -> None:
+@pytest.mark.usefixtures("live_layer")
+async def test_the_socket_announces_each_tool_call_before_the_text(owner_id: str) -> None:
     communicator = socket(owner_id)
     await opened(communicator)
     await communicator.send_json_to({"type": "send", "message": "add a task to buy bread", "client_id": "k-1"})
@@ -415,7 +407,8 @@ async def test_the_socket_announces_each_tool_call_before_the_text(owner_id: str
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_the_socket_runs_the_agent_with_a_model(owner_id: str, live_layer: None, model: FakeOpenAI) -> None:
+@pytest.mark.usefixtures("live_layer")
+async def test_the_socket_runs_the_agent_with_a_model(owner_id: str, model: FakeOpenAI) -> None:
     model.tool_script = [[{"name": "add_task", "arguments": {"title": "From the socket"}}], "Added."]
     communicator = socket(owner_id)
     await opened(communicator)
@@ -428,6 +421,7 @@ async def test_the_socket_runs_the_agent_with_a_model(owner_id: str, live_layer:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("live_layer")
 @pytest.mark.parametrize(
     ("message", "result"),
     [
@@ -437,7 +431,7 @@ async def test_the_socket_runs_the_agent_with_a_model(owner_id: str, live_layer:
         ("delete task 1", {"task_id": 1, "status": "deleted", "title": "Existing"}),
     ],
 )
-async def test_every_tool_works_over_the_socket(owner_id: str, live_layer: None, message: str, result: object) -> None:
+async def test_every_tool_works_over_the_socket(owner_id: str, message: str, result: object) -> None:
     await sync_to_async(services.task_create)(user_id=owner_id, title="Existing")
     communicator = socket(owner_id)
     await opened(communicator)
