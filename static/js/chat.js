@@ -123,14 +123,13 @@
     });
   }
 
+  /** Copy `text` to the clipboard (the selection way where the Clipboard API is missing: plain HTTP). Also share.js's. */
   async function copyText(text) {
     if (navigator.clipboard?.writeText) {
       try {
         await navigator.clipboard.writeText(text);
         return true;
-      } catch {
-        /* fall through to the selection way */
-      }
+      } catch { /* fall through to the selection way */ }
     }
     const area = Object.assign(document.createElement("textarea"), { value: text, readOnly: true });
     area.style.cssText = "position: fixed; opacity: 0";
@@ -140,6 +139,7 @@
     area.remove();
     return done;
   }
+  window.copyText = copyText;
 
   /** One conversation pane: its log window, its composer and its send queue. */
   class Pane {

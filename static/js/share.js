@@ -19,27 +19,13 @@
     return;
   }
 
-  async function copy(input) {
-    if (navigator.clipboard?.writeText) {
-      try {
-        await navigator.clipboard.writeText(input.value);
-        return true;
-      } catch {
-        /* fall through to the selection way */
-      }
-    }
-    input.focus();
-    input.select();
-    return document.execCommand("copy");
-  }
-
   document.addEventListener("click", async (event) => {
     const button = event.target.closest("[data-share-copy]");
     if (!button) return;
     const input = document.querySelector(button.dataset.shareCopy);
     const status = button.closest("dialog")?.querySelector("[data-share-status]");
     if (!input) return;
-    const ok = await copy(input);
+    const ok = await window.copyText(input.value); // static/js/chat.js, loaded on every page
     if (status) status.textContent = ok ? "Link copied." : "Could not copy: select the link and copy it.";
     button.textContent = ok ? "Copied" : "Copy";
     setTimeout(() => (button.textContent = "Copy"), 2000);
