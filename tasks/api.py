@@ -51,7 +51,10 @@ class TaskTitleField(StrictCharField):
     """1 to 200 characters as sent, not blank, no NUL; stored trimmed."""
 
 
-@extend_schema_field({"type": "string", "maxLength": TASK_DESCRIPTION_MAX_LENGTH, "pattern": r"^[^\x00]*$"})
+# "+", not "*": drf-spectacular publishes a blank-allowed field as oneOf [this, {maxLength: 0}],
+# and "" must match only the second, or the schema calls a valid request invalid (schemathesis
+# found "description": "" reported as a schema-violating request accepted).
+@extend_schema_field({"type": "string", "maxLength": TASK_DESCRIPTION_MAX_LENGTH, "pattern": r"^[^\x00]+$"})
 class TaskDescriptionField(StrictCharField):
     """Up to 2000 characters as sent, no NUL; stored trimmed. May be empty."""
 
