@@ -15,6 +15,8 @@ from django.utils import timezone
 from conversations.indexes import TimeOrderBrinIndex
 
 TITLE_MAX_LENGTH = 200
+MODEL_NAME_MAX_LENGTH = 200
+INSTRUCTIONS_MAX_CHARS = 4000
 USER_ID_MAX_LENGTH = 255
 
 
@@ -33,6 +35,13 @@ class Conversation(models.Model):
     # Issue 15, "Export and import": where an imported conversation came from (a fingerprint of
     # its source), so that importing the same file twice creates nothing new. Null for the rest.
     import_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 (null: not imported; unique when set)
+    # Issue 14, "Models and instructions": the model its replies are asked of ("" = the server's
+    # default, settings.OPENAI_MODEL) and its own system prompt, sent with the assistant's own.
+    model = models.CharField(max_length=MODEL_NAME_MAX_LENGTH, blank=True, default="", db_default="")
+    instructions = models.TextField(blank=True, default="", db_default="")
+    # Issue 14, "Titles": True once the person named it (PATCH, the page's rename); a title they
+    # set is never replaced by a generated one.
+    title_set_by_user = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
@@ -86,6 +95,25 @@ class Message(models.Model):
     # [{"name", "arguments", "result"}]; empty for user messages and replies without tools.
     # A database default too, so rows written by plain SQL (bench/) need not name it.
     tool_calls = models.JSONField(default=list, db_default=Value([], output_field=models.JSONField()), blank=True)
+    # Versions and branches (issue 14). The messages of a conversation form a tree: ``parent`` is
+    # the message this one follows (null for a first message). Children of one parent are the
+    # *versions* of one turn: an edited user message, a regenerated reply. ``version`` numbers
+    # them 1, 2, 3... in the order they were made and ``version_count`` is how many the turn has
+    # (kept on every version, so a page reads no other row). ``selected`` marks the version
+    # chosen among its siblings (exactly one per turn), remembered while its branch is not shown;
+    # ``active`` marks the messages of the branch shown: the root's selected version, its
+    # selected child, and so on. Every child is created after its parent, so the active branch
+    # in ``(created_at, id)`` order is the conversation as shown, one range of msg_conv_active_idx.
+    # DO_NOTHING: a message is only deleted with its conversation (the database cascades) or as a
+    # reply without children (Retry), and Django must not load a conversation's messages to
+    # delete it (issue 6).
+    parent = models.ForeignKey(
+        "self", on_delete=models.DO_NOTHING, null=True, blank=True, related_name="+", db_index=False
+    )
+    version = models.PositiveSmallIntegerField(default=1, db_default=1)
+    version_count = models.PositiveSmallIntegerField(default=1, db_default=1)
+    selected = models.BooleanField(default=True, db_default=True)
+    active = models.BooleanField(default=True, db_default=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -93,9 +121,13 @@ class Message(models.Model):
             # The contract's index on created_at, as BRIN: a B-tree here misled PostgreSQL's
             # planner into reading pages through it (conversations/indexes.py).
             TimeOrderBrinIndex(fields=["created_at"], name="msg_created_at_brin"),
-            # Keyset pagination: "the newest N of a conversation" and "the page before
-            # this message" are both a range scan of this index.
-            models.Index(fields=["conversation", "-created_at", "-id"], name="msg_conv_created_id_idx"),
+            # Keyset pagination of the conversation as shown (its active branch, issue 14): "the
+            # newest N" and "the page before this message" are both a range scan of this index.
+            models.Index(
+                fields=["conversation", "-created_at", "-id"], condition=Q(active=True), name="msg_conv_created_id_idx"
+            ),
+            # The versions of a turn (the children of one parent) and the walks along a branch.
+            models.Index(fields=["conversation", "parent", "created_at", "id"], name="msg_conv_parent_idx"),
             # "This conversation's replies still being written" (the stale check every page,
             # detail and chat turn makes): only the few unfinished rows are in it, so the
             # check costs the same in a conversation of 100,000 messages as in one of 2
@@ -118,6 +150,11 @@ class Message(models.Model):
                 condition=~Q(content="") | (Q(role="assistant") & ~Q(status="complete")),
                 name="message_content_not_empty",
             ),
+            models.CheckConstraint(
+                condition=Q(version__gte=1, version__lte=models.F("version_count")), name="message_version_valid"
+            ),
+            # Only a selected version can be on the branch shown.
+            models.CheckConstraint(condition=Q(active=False) | Q(selected=True), name="message_active_selected"),
             # A user's own message is always complete.
             models.CheckConstraint(
                 condition=~Q(role="user") | Q(status="complete"),
@@ -176,6 +213,19 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.key}"
+
+
+class Preference(models.Model):
+    """A person's choices that outlive one conversation (issue 14: new conversations take the
+    model last chosen; issue 16: default instructions). One row per JWT subject, made on first use."""
+
+    user_id = models.CharField(max_length=USER_ID_MAX_LENGTH, primary_key=True)
+    model = models.CharField(max_length=MODEL_NAME_MAX_LENGTH, blank=True, default="")
+    instructions = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user_id}"
 
 
 SHARE_TOKEN_BYTES = 32  # secrets.token_urlsafe(32): 256 random bits, 43 URL-safe characters
