@@ -683,6 +683,7 @@ def _import(user_id: str, data: Any) -> ImportResult:
         Conversation.objects.bulk_create(rows, batch_size=IMPORT_BATCH_SIZE)
         pending: list[Message] = []
         for row, item in zip(rows, fresh, strict=True):
+            parent_id = None  # one branch: each message follows the one before it (issue 14)
             for message in item.messages:
                 pending.append(
                     Message(
@@ -693,8 +694,10 @@ def _import(user_id: str, data: Any) -> ImportResult:
                         status=message.status,
                         created_at=message.created_at,
                         tool_calls=message.tool_calls,
+                        parent_id=parent_id,
                     )
                 )
+                parent_id = pending[-1].id
                 if len(pending) >= IMPORT_BATCH_SIZE:
                     Message.objects.bulk_create(pending)
                     messages += len(pending)

@@ -35,6 +35,8 @@ from conversations.models import IDEMPOTENCY_KEY_MAX_CHARS, IdempotencyKey
 
 CHAT = "chat"
 RETRY = "retry"
+REGENERATE = "regenerate"  # issue 14
+EDIT = "edit"  # issue 14: ``text`` is the message id and the new text
 
 
 class IdempotencyKeyReused(Exception):

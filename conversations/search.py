@@ -157,7 +157,8 @@ def _snippet_html(headline: str) -> str:
 def _owned_messages(user_id: str) -> QuerySet[Message]:
     # The owner is the conversation's user_id (Message.user_id is the same by construction,
     # but the conversation is the authority). Replies that never produced text have nothing to find.
-    return Message.objects.filter(conversation__user_id=user_id).exclude(content="")
+    # Only the branches shown (issue 14): a result opens the conversation at its message.
+    return Message.objects.filter(conversation__user_id=user_id, active=True).exclude(content="")
 
 
 def search_fulltext(*, user_id: str, query: str, limit: int = LIMIT_DEFAULT) -> list[SearchResult]:

@@ -77,7 +77,7 @@ def _message_count() -> Coalesce:
     # A correlated subquery, evaluated for the page's rows only, instead of a
     # GROUP BY over every conversation the user has.
     counts = (
-        Message.objects.filter(conversation=OuterRef("pk"))
+        Message.objects.filter(conversation=OuterRef("pk"), active=True)
         .order_by()
         .values("conversation")
         .annotate(n=Count("pk"))
@@ -120,16 +120,23 @@ def conversation_list(
 
 def conversation_summary(*, conversation: Conversation) -> Conversation:
     """``conversation`` with its ``message_count`` (as in ``conversation_list``)."""
-    conversation.message_count = Message.objects.filter(conversation=conversation).count()  # type: ignore[attr-defined]
+    conversation.message_count = shown_messages(conversation).count()  # type: ignore[attr-defined]
     return conversation
 
 
+def shown_messages(conversation: Conversation | uuid.UUID) -> QuerySet[Message]:
+    """The messages of the conversation as shown: its active branch (issue 14, "Versions and
+    branches"), unordered. Every read of a conversation's messages starts here, and the filter on
+    ``active`` is what lets PostgreSQL read them through the partial ``msg_conv_created_id_idx``."""
+    return Message.objects.filter(conversation=conversation, active=True)
+
+
 def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
-    """All messages of ``conversation``, oldest first (the contract's detail view).
+    """The messages of ``conversation`` as shown (its active branch), oldest first (the contract's detail view).
 
     Returned as a queryset so large conversations can be streamed with ``.iterator()``.
     """
-    return Message.objects.filter(conversation=conversation).order_by("created_at", "id")
+    return shown_messages(conversation).order_by("created_at", "id")
 
 
 DETAIL_CHUNK_SIZE = 2000
@@ -154,7 +161,7 @@ def conversation_message_chunks(
         Non-empty lists of dicts (``QuerySet.values``); nothing for an empty conversation.
     """
     names = tuple(dict.fromkeys((*fields, "created_at", "id")))
-    messages = Message.objects.filter(conversation=conversation).order_by("created_at", "id").values(*names)
+    messages = shown_messages(conversation).order_by("created_at", "id").values(*names)
     after: Q | None = None
     while True:
         rows = list((messages.filter(after) if after is not None else messages)[:chunk_size])
@@ -213,6 +220,16 @@ def _newer_than(created_at: object, message_id: object) -> Q:
     return Q(created_at__gte=created_at) & (Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=message_id))
 
 
+def shown_from(message: Message) -> QuerySet[Message]:
+    """``message`` and the messages shown after it (issue 14: when a turn changes version, these
+    leave the branch shown). The branch shown is one path, so they are ``message``'s descendants
+    on it; one range of ``msg_conv_created_id_idx``."""
+    at = message.created_at
+    return shown_messages(message.conversation_id).filter(
+        Q(created_at__gte=at) & (Q(created_at__gt=at) | Q(created_at=at, id__gte=message.pk))
+    )
+
+
 def message_page(*, conversation: Conversation, before: object = None, limit: int = PAGE_LIMIT_DEFAULT) -> MessagePage:
     """The ``limit`` messages just older than ``before`` (or the newest ones).
 
@@ -227,7 +244,7 @@ def message_page(*, conversation: Conversation, before: object = None, limit: in
     Raises:
         MessageNotFound: ``before`` is malformed or not a message of this conversation.
     """
-    messages = Message.objects.filter(conversation=conversation)
+    messages = shown_messages(conversation)
     if before is not None:
         messages = messages.filter(_older_than(*_cursor(messages, before)))
     newest_first = list(messages.order_by("-created_at", "-id")[: limit + 1])
@@ -248,7 +265,7 @@ def history_for_reply(
     ``max_messages`` are kept, oldest dropped first; ``before`` itself is always kept.
     """
     rows = (
-        Message.objects.filter(conversation_id=conversation_id)
+        shown_messages(conversation_id)
         .filter(_older_than(before.created_at, before.id, inclusive=True))
         .filter(Q(role=Message.Role.USER) | Q(status__in=[Message.Status.COMPLETE, Message.Status.STOPPED]))
         .exclude(content="")
@@ -285,7 +302,7 @@ def message_page_after(*, conversation: Conversation, after: object, limit: int 
     Raises:
         MessageNotFound: ``after`` is malformed or not a message of this conversation.
     """
-    messages = Message.objects.filter(conversation=conversation)
+    messages = shown_messages(conversation)
     newer = messages.filter(_newer_than(*_cursor(messages, after)))
     oldest_first = list(newer.order_by("created_at", "id")[: limit + 1])
     has_more = len(oldest_first) > limit
@@ -315,7 +332,7 @@ def message_page_around(
         return message_page(conversation=conversation, limit=limit), True
     last = newer.messages[-1]
     rows = list(
-        Message.objects.filter(conversation=conversation)
+        shown_messages(conversation)
         .filter(_older_than(last.created_at, last.id, inclusive=True))
         .order_by("-created_at", "-id")[: limit + 1]
     )
@@ -377,7 +394,5 @@ def message_get(*, conversation: Conversation, message_id: object) -> tuple[Mess
     message = Message.objects.filter(conversation=conversation, pk=pk).first() if pk else None
     if message is None:
         raise MessageNotFound
-    newest = (
-        Message.objects.filter(conversation=conversation).order_by("-created_at", "-id").values_list("id", flat=True)
-    )
+    newest = shown_messages(conversation).order_by("-created_at", "-id").values_list("id", flat=True)
     return message, newest.first() == message.pk

@@ -30,7 +30,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Q
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -269,19 +269,20 @@ def _history(conversation: Conversation, user_message: Message) -> list[ChatTurn
     return [ChatTurn(role=m.role, content=m.content) for m in rows]
 
 
-def _after_newest_message(conversation: Conversation, now: dt.datetime) -> dt.datetime:
-    """``now``, or just after the conversation's newest message if that is not earlier (clock ties, steps)."""
-    newest = (
-        Message.objects.filter(conversation=conversation)
-        .order_by("-created_at", "-id")
-        .values_list("created_at", flat=True)
-        .first()
-    )
+def _tip(conversation: Conversation) -> tuple[uuid.UUID | None, dt.datetime | None]:
+    """``(id, created_at)`` of the newest message shown (the end of the active branch), or ``(None, None)``."""
+    row = selectors.shown_messages(conversation).order_by("-created_at", "-id").values_list("id", "created_at").first()
+    return row if row is not None else (None, None)
+
+
+def _after(newest: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """``now``, or just after ``newest`` if that is not earlier (clock ties, steps): a message made
+    now sorts after every message shown, so each child comes after its parent (issue 14)."""
     return max(now, newest + _ONE_MICROSECOND) if newest is not None else now
 
 
-def _pending_reply(*, conversation: Conversation, created_at: dt.datetime) -> Message:
-    """An empty assistant reply, ``pending`` until the model's first text (same owner as ``conversation``).
+def _pending_reply(*, conversation: Conversation, created_at: dt.datetime, parent: Message) -> Message:
+    """An empty assistant reply to ``parent``, ``pending`` until the model's first text (same owner as ``conversation``).
 
     Not saved: the caller saves it (``chat_begin`` in one INSERT with the user's message).
     """
@@ -292,6 +293,7 @@ def _pending_reply(*, conversation: Conversation, created_at: dt.datetime) -> Me
         content="",
         status=Message.Status.PENDING,
         created_at=created_at,
+        parent=parent,
     )
 
 
@@ -334,12 +336,9 @@ def _replay(*, user_id: str, record: IdempotencyKey) -> ChatStart:
         raise selectors.ConversationNotFound
     closed = liveness.close_stale_replies(conversation_id=conversation.pk)
     reply = Message.objects.filter(pk=record.reply_id).first() or (
-        # Replaced by a retry: the answer to the same message now.
-        Message.objects.filter(conversation=conversation, role=Message.Role.ASSISTANT)
-        .filter(
-            Q(created_at__gt=user_message.created_at) | Q(created_at=user_message.created_at, id__gt=user_message.id)
-        )
-        .order_by("created_at", "id")
+        # Replaced by a retry: the answer to the same message now (the version shown, else the newest).
+        Message.objects.filter(conversation=conversation, parent=user_message)
+        .order_by("-selected", "-created_at", "-id")
         .first()
     )
     if reply is None:
@@ -421,6 +420,7 @@ def _chat_begin(
     idempotency: idempotency_rules.Idempotency | None,
 ) -> ChatStart:
     closed: list[Message] = []
+    parent_id: uuid.UUID | None = None
     if conversation_id is None:
         now = timezone.now()
         conversation = Conversation.objects.create(
@@ -432,7 +432,8 @@ def _chat_begin(
         # Timed once the lock is held, and after the newest message: concurrent sends
         # keep each reply right after its own message in (created_at, id) order, and
         # ``updated_at`` never goes back (issue "Hardening": 100 concurrent sends).
-        now = _after_newest_message(conversation, timezone.now())
+        parent_id, newest = _tip(conversation)
+        now = _after(newest, timezone.now())
         # The pending reply's time: the conversation's newest message (never before it).
         conversation.updated_at = now + _ONE_MICROSECOND
         fields = ["updated_at"]
@@ -441,9 +442,14 @@ def _chat_begin(
             fields.append("title")
         conversation.save(update_fields=fields)
     user_message = Message(
-        conversation=conversation, user_id=user_id, role=Message.Role.USER, content=text, created_at=now
+        conversation=conversation,
+        user_id=user_id,
+        role=Message.Role.USER,
+        content=text,
+        created_at=now,
+        parent_id=parent_id,
     )
-    reply = _pending_reply(conversation=conversation, created_at=now + _ONE_MICROSECOND)
+    reply = _pending_reply(conversation=conversation, created_at=now + _ONE_MICROSECOND, parent=user_message)
     if idempotency is not None:
         idempotency_rules.key_record(
             user_id=user_id,
@@ -842,7 +848,7 @@ def _retry_begin(
     conversation = _locked_conversation(user_id=user_id, conversation_id=conversation_id)
     now = timezone.now()
     closed = _refuse_while_replying(conversation)
-    messages = Message.objects.filter(conversation=conversation)
+    messages = selectors.shown_messages(conversation)
     user_message = messages.filter(role=Message.Role.USER).order_by("-created_at", "-id").first()
     if user_message is None:
         raise NothingToRetry
@@ -853,12 +859,21 @@ def _retry_begin(
         raise NothingToRetry
     # What the failed replies' tools already did stays on record, on the new reply, and the
     # assistant is told (toolbox_for: ``done``), so a retry does not add the task twice.
-    done = [
-        call for calls in answers.order_by("created_at", "id").values_list("tool_calls", flat=True) for call in calls
-    ]
+    replaced = list(answers.order_by("created_at", "id").only("id", "tool_calls", "parent", "version", "version_count"))
+    done = [call for answer in replaced for call in answer.tool_calls]
     answers.delete()
-    reply = _pending_reply(conversation=conversation, created_at=max(now, user_message.created_at + _ONE_MICROSECOND))
+    reply = _pending_reply(
+        conversation=conversation,
+        created_at=max(now, user_message.created_at + _ONE_MICROSECOND),
+        parent=user_message,
+    )
     reply.tool_calls = done
+    same_turn = next((answer for answer in replaced if answer.parent_id == user_message.pk), None)
+    if same_turn is not None:
+        # The new reply takes the failed one's place among the turn's versions (issue 14).
+        reply.version, reply.version_count = same_turn.version, same_turn.version_count
+    else:
+        _number_as_new_version(reply)
     if idempotency is not None:
         idempotency_rules.key_record(
             user_id=user_id,
@@ -901,3 +916,299 @@ async def chat_retry(
         return await _answer(start, idempotency)
 
     return await _to_the_end(turn())  # as ``chat_send``
+
+
+# --- Versions and branches (issue 14) -------------------------------------------------
+
+
+class NothingToRegenerate(NothingToRetry):
+    """The conversation shows no finished reply at its end to generate again (409)."""
+
+
+class MessageMissing(Exception):
+    """No message with this id in this user's conversation, or a malformed id (404)."""
+
+
+class NotEditable(Exception):
+    """Only a person's own messages can be edited, not the assistant's replies (400)."""
+
+
+def _turn(message: Message) -> QuerySet[Message]:
+    """The versions of ``message``'s turn: the children of its parent (for a first message, the
+    conversation's other first messages), ``msg_conv_parent_idx``."""
+    return Message.objects.filter(conversation_id=message.conversation_id, parent_id=message.parent_id)
+
+
+def _number_as_new_version(message: Message) -> None:
+    """Number the unsaved ``message`` as the newest version of its turn, selected: the turn's other
+    versions are deselected and learn the new ``version_count``. In the caller's transaction."""
+    versions = _turn(message)
+    newest = versions.aggregate(newest=Max("version"))["newest"] or 0
+    message.version = message.version_count = newest + 1
+    message.selected = message.active = True
+    versions.update(version_count=message.version_count, selected=False)
+
+
+def _message_of(conversation: Conversation, message_id: object) -> Message:
+    pk = selectors.parse_uuid(message_id)
+    message = Message.objects.filter(conversation=conversation, pk=pk).first() if pk else None
+    if message is None:
+        raise MessageMissing
+    return message
+
+
+def _hide_from(message: Message) -> None:
+    """Take ``message`` and every message shown after it off the branch shown."""
+    selectors.shown_from(message).update(active=False)
+
+
+_BRANCH_SQL = """
+    WITH RECURSIVE branch(id) AS (
+        SELECT id FROM conversations_message WHERE id = %s
+        UNION ALL
+        SELECT child.id FROM conversations_message child JOIN branch ON child.parent_id = branch.id
+        WHERE child.conversation_id = %s AND child.selected
+    )
+    UPDATE conversations_message SET active = TRUE WHERE id IN (SELECT id FROM branch)
+"""
+
+
+def _show_branch(message: Message) -> None:
+    """Put ``message`` and the branch below it that was chosen before (each turn's selected
+    version, down to its end) on the branch shown. One recursive statement (PostgreSQL, SQLite)."""
+    pk_field = Message._meta.pk
+    assert pk_field is not None
+    params = [pk_field.get_db_prep_value(value, connection) for value in (message.pk, message.conversation_id)]
+    with connection.cursor() as cursor:
+        cursor.execute(_BRANCH_SQL, params)
+
+
+def _activate(conversation: Conversation, message: Message) -> None:
+    """Show ``message``'s version and the branch that follows it (the choice is remembered:
+    ``selected``). Nothing changes if it is shown already. In the caller's transaction, under the
+    conversation's lock.
+
+    The turns between ``message`` and the branch shown (a version inside a branch not shown) are
+    switched too: one query for each such turn, then two statements whatever the branch's length.
+    """
+    if message.active:
+        return
+    chain = [message]
+    while chain[-1].parent_id is not None:
+        parent = Message.objects.only("id", "parent_id", "active", "conversation_id").get(pk=chain[-1].parent_id)
+        if parent.active:
+            break
+        chain.append(parent)
+    fork = chain[-1]
+    shown_version = selectors.shown_messages(conversation).filter(parent_id=fork.parent_id).first()
+    if shown_version is not None:
+        _hide_from(shown_version)
+    for node in chain:
+        _turn(node).exclude(pk=node.pk).update(selected=False)
+        Message.objects.filter(pk=node.pk).update(selected=True)
+    # The chain's nodes are each other's chosen children: the walk from the fork covers them all.
+    _show_branch(fork)
+
+
+@transaction.atomic
+def version_activate(*, user_id: str, conversation_id: uuid.UUID | str, message_id: object) -> Conversation:
+    """Show a version of a turn and the branch that follows it (``POST .../messages/{id}/activate``).
+
+    The choice is stored, so a refresh or another device shows the same branch (issue 14).
+
+    Args:
+        user_id: the owner (JWT subject).
+        conversation_id: the conversation, possibly malformed.
+        message_id: any message of the conversation, shown or not.
+
+    Returns:
+        The conversation (its newest page is the end of the branch now shown).
+
+    Raises:
+        selectors.ConversationNotFound: not the user's conversation (404).
+        MessageMissing: not a message of it (404).
+        ReplyInProgress: a reply is being written (409): switching would hide it.
+    """
+    conversation = _locked_conversation(user_id=user_id, conversation_id=conversation_id)
+    message = _message_of(conversation, message_id)
+    _refuse_while_replying(conversation)
+    _activate(conversation, message)
+    return conversation
+
+
+def regenerate_begin(
+    *, user_id: str, conversation_id: uuid.UUID | str, idempotency: idempotency_rules.Idempotency | None = None
+) -> ChatStart:
+    """Prepare another reply to the message the newest reply answers, in one transaction.
+
+    The reply shown is kept as another version of the turn (``version``), taken off the branch
+    shown; the new pending one is the turn's newest version, shown. Its tools act again
+    (nothing a tool did is rolled back). Stale replies are closed first.
+
+    Raises:
+        selectors.ConversationNotFound (404), ReplyInProgress (409),
+        NothingToRegenerate: the conversation does not end with a finished reply (409),
+        idempotency.IdempotencyKeyReused (422).
+    """
+    return _with_idempotency(
+        _regenerate_begin, user_id=user_id, idempotency=idempotency, conversation_id=conversation_id
+    )
+
+
+@transaction.atomic
+def _regenerate_begin(
+    *, user_id: str, conversation_id: uuid.UUID | str, idempotency: idempotency_rules.Idempotency | None
+) -> ChatStart:
+    conversation = _locked_conversation(user_id=user_id, conversation_id=conversation_id)
+    closed = _refuse_while_replying(conversation)
+    last = selectors.shown_messages(conversation).order_by("-created_at", "-id").first()
+    if last is None or last.role != Message.Role.ASSISTANT or last.parent_id is None:
+        raise NothingToRegenerate
+    user_message = Message.objects.get(pk=last.parent_id)
+    now = _after(last.created_at, timezone.now())
+    reply = _pending_reply(conversation=conversation, created_at=now, parent=user_message)
+    Message.objects.filter(pk=last.pk).update(active=False)
+    _number_as_new_version(reply)  # deselects ``last`` (hidden first: only a selected version is shown)
+    return _begin_saved(conversation, user_message, reply, idempotency=idempotency, closed=closed)
+
+
+def edit_begin(
+    *,
+    user_id: str,
+    conversation_id: uuid.UUID | str,
+    message_id: object,
+    text: str,
+    idempotency: idempotency_rules.Idempotency | None = None,
+) -> ChatStart:
+    """Save ``text`` as a new version of one of the person's messages and a pending reply to it.
+
+    Any message of theirs, not only the last: the edited version is shown with its reply, and
+    what followed the old version stays stored as its own branch (shown again by activating the
+    old version). Editing a message on a branch not shown shows that branch first.
+
+    Args:
+        text: the new text, already checked by ``message_text_clean``.
+
+    Raises:
+        selectors.ConversationNotFound (404), MessageMissing (404), NotEditable (400: an
+        assistant message), ReplyInProgress (409), idempotency.IdempotencyKeyReused (422).
+    """
+    return _with_idempotency(
+        _edit_begin,
+        user_id=user_id,
+        idempotency=idempotency,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        text=text,
+    )
+
+
+@transaction.atomic
+def _edit_begin(
+    *,
+    user_id: str,
+    conversation_id: uuid.UUID | str,
+    message_id: object,
+    text: str,
+    idempotency: idempotency_rules.Idempotency | None,
+) -> ChatStart:
+    conversation = _locked_conversation(user_id=user_id, conversation_id=conversation_id)
+    original = _message_of(conversation, message_id)
+    if original.role != Message.Role.USER:
+        raise NotEditable
+    closed = _refuse_while_replying(conversation)
+    _activate(conversation, original)
+    _, newest = _tip(conversation)
+    _hide_from(original)
+    now = _after(newest, timezone.now())
+    edited = Message(
+        conversation=conversation,
+        user_id=user_id,
+        role=Message.Role.USER,
+        content=text,
+        created_at=now,
+        parent_id=original.parent_id,
+    )
+    _number_as_new_version(edited)
+    edited.save(force_insert=True)
+    reply = _pending_reply(conversation=conversation, created_at=now + _ONE_MICROSECOND, parent=edited)
+    return _begin_saved(conversation, edited, reply, idempotency=idempotency, closed=closed)
+
+
+def _begin_saved(
+    conversation: Conversation,
+    user_message: Message,
+    reply: Message,
+    *,
+    idempotency: idempotency_rules.Idempotency | None,
+    closed: list[Message],
+) -> ChatStart:
+    """Save the new ``reply`` (and the idempotency key), move the conversation's ``updated_at``."""
+    if idempotency is not None:
+        idempotency_rules.key_record(
+            user_id=conversation.user_id,
+            idempotency=idempotency,
+            conversation_id=conversation.pk,
+            message_id=user_message.pk,
+            reply_id=reply.pk,
+        )
+    reply.save(force_insert=True)
+    conversation.updated_at = max(timezone.now(), reply.created_at)
+    conversation.save(update_fields=["updated_at"])
+    return ChatStart(
+        conversation=conversation,
+        user_message=user_message,
+        reply=reply,
+        history=_history(conversation, user_message),
+        closed=tuple(closed),
+    )
+
+
+async def _turn_detached(
+    begin: Callable[..., ChatStart], idempotency: idempotency_rules.Idempotency | None, **kwargs: Any
+) -> Message:
+    """A plain HTTP door's whole turn for ``begin`` (save, beat, announce, generate), detached as ``chat_send``."""
+
+    async def turn() -> Message:
+        start = await db_async(_begin_beating)(begin, idempotency=idempotency, **kwargs)
+        await events.publish_closed(list(start.closed))
+        return await _answer(start, idempotency)
+
+    return await _to_the_end(turn())
+
+
+async def chat_regenerate(
+    *, user_id: str, conversation_id: uuid.UUID | str, idempotency: idempotency_rules.Idempotency | None = None
+) -> Message:
+    """``POST /api/{user_id}/conversations/{id}/regenerate``: a new version of the newest reply.
+
+    Returns:
+        The new assistant message.
+
+    Raises:
+        What ``regenerate_begin`` raises, idempotency.IdempotencyKeyInUse (409),
+        AssistantError / AssistantTimeout (503 / 504; the new version is marked failed).
+    """
+    return await _turn_detached(regenerate_begin, idempotency, user_id=user_id, conversation_id=conversation_id)
+
+
+async def chat_edit(
+    *,
+    user_id: str,
+    conversation_id: uuid.UUID | str,
+    message_id: object,
+    text: str,
+    idempotency: idempotency_rules.Idempotency | None = None,
+) -> Message:
+    """``POST .../messages/{message_id}/edit``: a new version of a user message, and its reply.
+
+    Returns:
+        The new assistant message (its ``parent_id`` is the edited version).
+
+    Raises:
+        What ``edit_begin`` raises, idempotency.IdempotencyKeyInUse (409),
+        AssistantError / AssistantTimeout (503 / 504; the edited message is kept).
+    """
+    return await _turn_detached(
+        edit_begin, idempotency, user_id=user_id, conversation_id=conversation_id, message_id=message_id, text=text
+    )

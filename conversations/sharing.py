@@ -68,7 +68,7 @@ def _shown() -> Q:
 def _snapshot(conversation: Conversation) -> dict[str, object]:
     """A new token and the boundary of what the link shows: the newest message shown now."""
     newest = (
-        Message.objects.filter(conversation=conversation)
+        Message.objects.filter(conversation=conversation, active=True)
         .filter(_shown())
         .order_by("-created_at", "-id")
         .values_list("created_at", "id")
@@ -146,7 +146,7 @@ def share_get(token: str) -> SharedConversation:
     messages: list[Message] = []
     if link.until_created_at is not None:
         messages = list(
-            Message.objects.filter(conversation_id=link.conversation_id)
+            Message.objects.filter(conversation_id=link.conversation_id, active=True)
             .filter(_older_than(link.until_created_at, link.until_message_id, inclusive=True))
             .filter(_shown())
             .order_by("-created_at", "-id")

@@ -26,7 +26,7 @@ from conversations.assistant import AssistantBusy, AssistantError, AssistantTime
 from conversations.export import ImportTooLarge
 from conversations.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
 from conversations.selectors import ConversationNotFound, MessageNotFound
-from conversations.services import NothingToRetry, ReplyInProgress
+from conversations.services import MessageMissing, NotEditable, NothingToRegenerate, NothingToRetry, ReplyInProgress
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,12 @@ def _describe(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
         return 409, "Conflict", KEY_IN_USE_DETAIL, {"Retry-After": "1"}
     if isinstance(exc, IdempotencyKeyReused):
         return 422, "Unprocessable content", KEY_REUSED_DETAIL, {}
+    if isinstance(exc, NothingToRegenerate):
+        return 409, "Nothing to regenerate", "The conversation does not end with a finished reply.", {}
+    if isinstance(exc, MessageMissing):
+        return 404, "Not found", "Message not found", {}
+    if isinstance(exc, NotEditable):
+        return 400, "Validation error", "Only your own messages can be edited, not the assistant's replies.", {}
     if isinstance(exc, NothingToRetry):
         return 409, "Nothing to retry", "The last message already has a reply. Send a new message instead.", {}
     if isinstance(exc, ConversationNotFound):

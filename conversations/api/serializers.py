@@ -115,6 +115,11 @@ class ChatResponseSerializer(serializers.Serializer):
     message_id = serializers.UUIDField(source="id", help_text="The reply's id.")
     status = serializers.CharField(help_text="complete, or failed/stopped for a reply that did not finish.")
     tool_calls = ToolCallSerializer(many=True, help_text="The tools called for this reply, in order; empty if none.")
+    parent_id = serializers.UUIDField(
+        help_text="The user's message this reply answers (after an edit: its new version)."
+    )
+    version = serializers.IntegerField(min_value=1, help_text="Which version of its turn the reply is (1-based).")
+    version_count = serializers.IntegerField(min_value=1, help_text="How many versions its turn has.")
 
 
 class ConversationSummarySerializer(serializers.Serializer):
@@ -202,6 +207,10 @@ class MessageSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["pending", "streaming", "complete", "failed", "stopped"])
     created_at = serializers.DateTimeField()
     tool_calls = ToolCallSerializer(many=True, help_text="A reply's tool calls, in order; empty if none.")
+    version = serializers.IntegerField(
+        min_value=1, help_text="Which version of its turn this is (1-based): an edit or a regeneration adds one."
+    )
+    version_count = serializers.IntegerField(min_value=1, help_text="How many versions its turn has.")
 
 
 class ConversationHeaderSerializer(serializers.Serializer):
@@ -217,6 +226,22 @@ class ConversationDetailSerializer(ConversationHeaderSerializer):
     """The detail's documented shape (the body itself is written by ``api.streaming``)."""
 
     messages = MessageSerializer(many=True)
+
+
+class EditRequestSerializer(NoExtraFieldsMixin, serializers.Serializer):
+    """``POST .../messages/{message_id}/edit``: the message's new text (issue 14)."""
+
+    message = MessageTextField(
+        trim_whitespace=False,
+        validators=[services.message_text_clean],
+        help_text="1 to 4000 characters, not whitespace only.",
+        error_messages={
+            "required": "Message is required",
+            "null": "Message content cannot be empty",
+            "blank": "Message content cannot be empty",
+            "invalid": "Message must be a string",
+        },
+    )
 
 
 class ConversationUpdateSerializer(NoExtraFieldsMixin, serializers.Serializer):

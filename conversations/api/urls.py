@@ -19,6 +19,21 @@ urlpatterns = [
         views.MessagePageView.as_view(),
         name="api-messages",
     ),
+    path(
+        "<str:user_id>/conversations/<str:conversation_id>/regenerate",
+        views.RegenerateView.as_view(),
+        name="api-regenerate",
+    ),
+    path(
+        "<str:user_id>/conversations/<str:conversation_id>/messages/<str:message_id>/edit",
+        views.EditView.as_view(),
+        name="api-edit",
+    ),
+    path(
+        "<str:user_id>/conversations/<str:conversation_id>/messages/<str:message_id>/activate",
+        views.ActivateView.as_view(),
+        name="api-activate",
+    ),
     path("<str:user_id>/conversations/<str:conversation_id>/share", share_views.ShareView.as_view(), name="api-share"),
     path(
         "<str:user_id>/conversations/<str:conversation_id>/retry",

@@ -175,6 +175,117 @@ class RetryView(AsyncAPIView):
         return Response(s.ChatResponseSerializer(reply).data)
 
 
+_MESSAGE_ID = OpenApiParameter("message_id", str, OpenApiParameter.PATH, description="A message id (UUID).")
+_TURN_ERRORS = {
+    **_COMMON_ERRORS,
+    404: OpenApiResponse(_ERROR, description="No such conversation or message for this user (or a malformed id)."),
+    **_KEY_ERRORS,
+    429: OpenApiResponse(_ERROR, description="Too many messages; see Retry-After."),
+    503: OpenApiResponse(_ERROR, description="The assistant could not answer; the new reply is marked failed."),
+    504: OpenApiResponse(_ERROR, description="The assistant timed out; the new reply is marked failed."),
+}
+
+
+class RegenerateView(AsyncAPIView):
+    """``POST /api/{user_id}/conversations/{conversation_id}/regenerate``: a new version of the newest reply.
+
+    The reply shown is kept as an earlier version of its turn (issue 14, "Versions and branches").
+    Answers like ``ChatView``; served asynchronously.
+    """
+
+    permission_classes = [IsAuthenticated, PathUserMatches]
+    parser_classes = [LimitedJSONParser]
+    throttle_scope = "chat"
+
+    @extend_schema(
+        operation_id="conversations_regenerate",
+        parameters=[_USER_ID, _CONVERSATION_ID, _IDEMPOTENCY_KEY],
+        request=None,
+        responses={
+            200: s.ChatResponseSerializer,
+            400: OpenApiResponse(_ERROR, description="A malformed Idempotency-Key."),
+            **_TURN_ERRORS,
+            409: OpenApiResponse(
+                _ERROR,
+                description="A reply is still being written, the conversation does not end with a finished "
+                "reply, or the first request with this Idempotency-Key is still being answered.",
+            ),
+        },
+    )
+    async def post(self, request: Request, user_id: str, conversation_id: str) -> Response:
+        reply = await services.chat_regenerate(
+            user_id=user_id,
+            conversation_id=conversation_id,
+            idempotency=idempotency_of(request, operation=idempotency.REGENERATE, conversation_id=conversation_id),
+        )
+        return Response(s.ChatResponseSerializer(reply).data)
+
+
+class EditView(AsyncAPIView):
+    """``POST .../messages/{message_id}/edit`` ``{"message"}``: a new version of a user message and its reply.
+
+    What followed the earlier version stays stored as its own branch (issue 14). Answers like
+    ``ChatView`` with the new reply (its ``parent_id`` is the new version); served asynchronously.
+    """
+
+    permission_classes = [IsAuthenticated, PathUserMatches]
+    parser_classes = [LimitedJSONParser]
+    throttle_scope = "chat"
+
+    @extend_schema(
+        operation_id="conversations_messages_edit",
+        parameters=[_USER_ID, _CONVERSATION_ID, _MESSAGE_ID, _IDEMPOTENCY_KEY],
+        request=s.EditRequestSerializer,
+        responses={
+            200: s.ChatResponseSerializer,
+            400: OpenApiResponse(_ERROR, description="Invalid text, an assistant message, or a malformed key."),
+            **_TURN_ERRORS,
+            409: OpenApiResponse(
+                _ERROR,
+                description="A reply is still being written, or the first request with this "
+                "Idempotency-Key is still being answered.",
+            ),
+        },
+    )
+    async def post(self, request: Request, user_id: str, conversation_id: str, message_id: str) -> Response:
+        form = s.EditRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        text = form.validated_data["message"]
+        key = idempotency_of(
+            request, operation=idempotency.EDIT, conversation_id=conversation_id, text=f"{message_id}\n{text}"
+        )
+        reply = await services.chat_edit(
+            user_id=user_id, conversation_id=conversation_id, message_id=message_id, text=text, idempotency=key
+        )
+        return Response(s.ChatResponseSerializer(reply).data)
+
+
+class ActivateView(OwnerAPIView):
+    @extend_schema(
+        operation_id="conversations_messages_activate",
+        parameters=[_USER_ID, _CONVERSATION_ID, _MESSAGE_ID],
+        request=None,
+        responses={
+            200: s.MessagePageSerializer,
+            **_COMMON_ERRORS,
+            404: OpenApiResponse(_ERROR, description="No such conversation or message for this user."),
+            409: OpenApiResponse(_ERROR, description="A reply is still being written in this conversation."),
+        },
+    )
+    def post(self, request: Request, user_id: str, conversation_id: str, message_id: str) -> Response:
+        """``POST .../messages/{message_id}/activate``: show that version and the branch after it.
+
+        The choice is stored (a refresh, another device). Answers with the newest page of the
+        branch now shown, like ``GET .../messages`` (issue 14).
+        """
+        conversation = services.version_activate(
+            user_id=user_id, conversation_id=conversation_id, message_id=message_id
+        )
+        page = selectors.message_page(conversation=conversation)
+        body: dict[str, Any] = {"messages": page.messages, "next_before": page.next_before, "has_more": page.has_more}
+        return Response(s.MessagePageSerializer(body).data)
+
+
 class ConversationListView(OwnerAPIView):
     @extend_schema(
         operation_id="conversations_list",

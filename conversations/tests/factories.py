@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 from django.utils import timezone
 
@@ -16,19 +17,19 @@ def make_conversation(
     start = start or timezone.now() - dt.timedelta(days=1)
     conversation = Conversation.objects.create(user_id=user_id, title=title, created_at=start, updated_at=start)
     if messages:
-        Message.objects.bulk_create(
-            [
-                Message(
-                    conversation=conversation,
-                    user_id=user_id,
-                    role=Message.Role.USER if i % 2 == 0 else Message.Role.ASSISTANT,
-                    content=f"message {i}",
-                    created_at=start + dt.timedelta(seconds=i),
-                )
-                for i in range(messages)
-            ],
-            batch_size=5000,
-        )
+        rows = [
+            Message(
+                conversation=conversation,
+                user_id=user_id,
+                role=Message.Role.USER if i % 2 == 0 else Message.Role.ASSISTANT,
+                content=f"message {i}",
+                created_at=start + dt.timedelta(seconds=i),
+            )
+            for i in range(messages)
+        ]
+        for parent, child in itertools.pairwise(rows):
+            child.parent_id = parent.pk  # one branch, each message after the one before (issue 14)
+        Message.objects.bulk_create(rows, batch_size=5000)
         conversation.updated_at = start + dt.timedelta(seconds=messages)
         conversation.save(update_fields=["updated_at"])
     return conversation

@@ -115,7 +115,9 @@ def test_the_detail_returns_every_message_oldest_first(api: APIClient, owner_id:
     assert body["id"] == str(conversation.pk) and body["title"] == "T"
     assert [m["content"] for m in body["messages"]] == [f"message {i}" for i in range(7)]
     assert [m["role"] for m in body["messages"][:2]] == ["user", "assistant"]
-    assert set(body["messages"][0]) == {"id", "role", "content", "status", "created_at", "tool_calls"}
+    assert set(body["messages"][0]) == {
+        "id", "role", "content", "status", "created_at", "tool_calls", "version", "version_count"
+    }
 
 
 def test_the_detail_takes_a_fixed_number_of_queries(api: APIClient, owner_id: str, django_assert_num_queries) -> None:

@@ -132,3 +132,51 @@ def test_the_newest_page_reads_the_keyset_index_when_one_conversation_is_most_of
     used = {node.get("Index Name") for node in nodes} - {None}
     assert "msg_conv_created_id_idx" in used
     assert not any(name.startswith("conversations_message_created_at") for name in used), used
+
+
+def _analyzed_scans(sql: str) -> list[dict]:
+    """The index scans of ``sql`` as PostgreSQL ran it (EXPLAIN ANALYZE), scans and sorts penalised."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE conversations_message")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    nodes, stack = [], [plan[0]["Plan"]]
+    while stack:
+        node = stack.pop()
+        nodes.append(node)
+        stack += node.get("Plans", [])
+    return [node for node in nodes if "Index Name" in node]
+
+
+def test_pages_of_a_branched_conversation_read_one_range_of_the_index(on_postgres, owner_id: str) -> None:
+    """Issue 14: after an edit 50,000 messages back, the newest page and a page 50,000 back each
+    read one range of ``msg_conv_created_id_idx`` (partial: the branch shown only), no more rows
+    than the page, and none of the 9,900 messages of the hidden branch.
+    """
+    from conversations import services
+
+    conversation = make_conversation(owner_id, messages=60_000, start=timezone.now() - dt.timedelta(days=2))
+    ordered = conversation.messages.order_by("created_at", "id")
+    target = ordered[50_100]  # a user message ("message 50100")
+    start = services.edit_begin(user_id=owner_id, conversation_id=conversation.pk, message_id=target.pk, text="edited")
+    services.reply_finish(reply=start.reply, content="answer", status="complete")
+
+    with CaptureQueriesContext(connection) as queries:
+        newest = selectors.message_page(conversation=conversation, limit=50)
+    assert [m.content for m in newest.messages][-3:] == ["message 50099", "edited", "answer"]
+    scans = _analyzed_scans(queries.captured_queries[-1]["sql"])
+    assert [scan["Index Name"] for scan in scans] == ["msg_conv_created_id_idx"]
+    assert scans[0]["Actual Rows"] == 51 and not scans[0].get("Rows Removed by Filter")
+
+    cursor = ordered[102]  # 50,000 messages before the end of the branch shown
+    with CaptureQueriesContext(connection) as queries:
+        back = selectors.message_page(conversation=conversation, before=cursor.pk, limit=50)
+    assert [m.content for m in back.messages] == [f"message {i}" for i in range(52, 102)]
+    scans = _analyzed_scans(queries.captured_queries[-1]["sql"])
+    assert [scan["Index Name"] for scan in scans] == ["msg_conv_created_id_idx"]
+    assert "created_at" in scans[0]["Index Cond"]
+    # The one row the filter drops is the cursor itself (``created_at <=`` bounds the range).
+    assert scans[0]["Actual Rows"] == 51 and scans[0].get("Rows Removed by Filter", 0) <= 1
