@@ -6,10 +6,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+AXE := tools/a11y/node_modules/axe-core/axe.min.js
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev run serve test lint format bench bench-quick reliability clean
+.PHONY: install install-dev run serve test lint format code-css bench bench-quick reliability clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +19,15 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 
-install-dev: $(BIN)/python
+install-dev: $(BIN)/python $(AXE)
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+
+# axe-core, pinned in tools/a11y/package-lock.json, for the accessibility browser test
+# (conversations/tests/test_a11y_browser.py). npm comes with Node.js (.ci/system-deps.sh installs both).
+$(AXE): tools/a11y/package.json tools/a11y/package-lock.json
+	command -v npm >/dev/null 2>&1 || bash .ci/system-deps.sh
+	cd tools/a11y && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 run: install
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
@@ -50,6 +58,11 @@ format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The colours of highlighted code (static/css/code.css, committed) from the Pygments styles named in
+# conversations/markdown.py: run after changing a style or upgrading Pygments.
+code-css: install
+	DJANGO_DEBUG=1 $(BIN)/python manage.py code_css
+
 # Benchmarks (BENCHMARKS.md; docs/benchmarks.md): the production server on PostgreSQL under wrk,
 # against a psycopg baseline measured in the same run. bench-quick is a smoke run of about 3 minutes
 # (report in bench/results/BENCHMARKS-quick.md); bench takes about 15 minutes.
@@ -73,4 +86,4 @@ reliability: install-dev
 	$(BIN)/python -m conversations.tests.reliability
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .coverage htmlcov test-artifacts
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .coverage htmlcov test-artifacts tools/a11y/node_modules

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the test suite needs from the system, installed or started when missing (idempotent):
-# Chromium for the browser tests, and PostgreSQL / Redis when DATABASE_URL / REDIS_URL (or
-# TEST_REDIS_URL) point here.
+# Chromium for the browser tests, Node.js and npm (to install axe-core for the accessibility test),
+# and PostgreSQL / Redis when DATABASE_URL / REDIS_URL (or TEST_REDIS_URL) point here.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
@@ -10,6 +10,13 @@ if ! command -v chromium >/dev/null 2>&1; then
   echo "Installing Chromium (Debian package) for the browser tests..."
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+# Node and npm install axe-core (tools/a11y, `npm ci`) for the accessibility browser test.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "Installing Node.js and npm (Debian packages) for axe-core..."
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
 
 if [[ "${DATABASE_URL:-}" == postgres* ]] && command -v pg_lsclusters >/dev/null 2>&1; then

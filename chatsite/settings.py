@@ -321,6 +321,15 @@ if ASSISTANT_BACKEND == "openai" and not (OPENAI_API_KEY or OPENAI_BASE_URL):
     raise ImproperlyConfigured(
         "ASSISTANT_BACKEND=openai needs OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (a compatible server)."
     )
+# Models and titles (issue 14; conversations/catalog.py, docs/assistant.md). The models people
+# may choose are those the model server lists (GET /v1/models, remembered this many seconds),
+# narrowed to ASSISTANT_MODELS when set (comma-separated ids); OPENAI_MODEL is always offered.
+ASSISTANT_MODELS = env_list("ASSISTANT_MODELS", [])
+ASSISTANT_MODELS_CACHE_SECONDS = env_int("ASSISTANT_MODELS_CACHE_SECONDS", 300, minimum=0)
+# After a conversation's first reply, the model is asked for a short title (never delaying the
+# reply); off, or offline, or when that request fails, the title is the first message's start.
+ASSISTANT_AUTO_TITLES = env_bool("ASSISTANT_AUTO_TITLES", True)
+ASSISTANT_TITLE_TIMEOUT_SECONDS = env_float("ASSISTANT_TITLE_TIMEOUT_SECONDS", 20.0, minimum=0.1, maximum=600.0)
 
 # --- Channels -----------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Protocol (docs/live.md): the server sends ``ready``, ``conversation.created``,
 ``message.created``, ``reply.started``, ``reply.delta``, ``reply.snapshot``,
-``reply.finished`` and ``error``; the client sends ``send``, ``stop``, ``retry``
+``reply.finished``, ``conversation.title`` and ``error``; the client sends ``send``, ``stop``, ``retry``
 and ``sync``. Every error is ``{"type": "error", "error", "detail"}`` (contract:
 Errors; FR-014). A refused socket is accepted, told why, then closed with a code:
 4401 not signed in or bad token (FR-012), 4404 not one of the user's
@@ -135,10 +135,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             "send": self._send_message,
             "stop": self._stop,
             "retry": self._retry,
+            "regenerate": self._regenerate,
+            "edit": self._edit,
             "sync": self._resync,
         }.get(action if isinstance(action, str) else "")
         if handler is None:
-            await self.send_json(_error("Validation error", "Unknown action: use send, stop, retry or sync."))
+            await self.send_json(
+                _error("Validation error", "Unknown action: use send, stop, retry, regenerate, edit or sync.")
+            )
             return
         client_id = content.get("client_id") if action == "send" else None
         extra = {"client_id": client_id} if isinstance(client_id, str) else {}
@@ -305,6 +309,60 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await live.publish_closed(list(start.closed))
         await self._start(start, client_id=None)
 
+    async def _regenerate(self, content: dict[str, Any]) -> None:
+        """A new version of the conversation's newest reply (issue 14), streamed like a retry.
+
+        ``{"type": "regenerate"}``; the reply shown stays stored as an earlier version. Events:
+        ``message.created`` (the message it answers, ``client_id`` null), ``reply.started`` ...
+        ``reply.finished``; the new reply's ``version`` is in the page's next read.
+        """
+        await self._begin_turn(services.regenerate_begin)
+
+    async def _edit(self, content: dict[str, Any]) -> None:
+        """``{"type": "edit", "message_id", "message"}``: a new version of one of the person's
+        messages and its reply (issue 14), streamed like a send; ``message.created`` carries the
+        new version (a new id), whose branch is now the one shown."""
+        text = content.get("message")
+        try:
+            if not isinstance(text, str):
+                raise ValidationError("Message content cannot be empty")
+            text = services.message_text_clean(text)
+        except ValidationError as exc:
+            await self.send_json(_error("Validation error", exc.messages[0]))
+            return
+        await self._begin_turn(services.edit_begin, message_id=content.get("message_id"), text=text)
+
+    async def _begin_turn(self, begin: Any, **kwargs: Any) -> None:
+        """Save what ``begin`` saves for the followed conversation and stream its reply; refusals as events."""
+        subscription = self.subscription
+        assert subscription is not None
+        if subscription.conversation_id is None:
+            await self.send_json(_error("Not found", "Conversation not found"))
+            return
+        try:
+            start = await database_sync_to_async(begin)(
+                user_id=self.user_id, conversation_id=subscription.conversation_id, **kwargs
+            )
+        except selectors.ConversationNotFound:
+            await self.send_json(_error("Not found", "Conversation not found"))
+            return
+        except services.MessageMissing:
+            await self.send_json(_error("Not found", "Message not found"))
+            return
+        except services.NotEditable:
+            await self.send_json(_error("Validation error", "Only your own messages can be edited."))
+            return
+        except services.ReplyInProgress:
+            await self.send_json(_error("Reply in progress", REPLY_IN_PROGRESS_DETAIL))
+            return
+        except services.NothingToRegenerate:
+            await self.send_json(
+                _error("Nothing to regenerate", "The conversation does not end with a finished reply.")
+            )
+            return
+        await live.publish_closed(list(start.closed))
+        await self._start(start, client_id=None)
+
     async def _stop(self, content: dict[str, Any]) -> None:
         conversation_id = self.subscription.conversation_id if self.subscription else None
         try:
@@ -331,6 +389,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.subscription.on_event(event)  # type: ignore[union-attr]
 
     async def reply_finished(self, event: dict[str, Any]) -> None:
+        await self.subscription.on_event(event)  # type: ignore[union-attr]
+
+    async def conversation_title(self, event: dict[str, Any]) -> None:
         await self.subscription.on_event(event)  # type: ignore[union-attr]
 
     async def reply_state(self, event: dict[str, Any]) -> None:

@@ -139,6 +139,12 @@ def finished_event(reply: Message, *, seq: int, error: str = "", detail: str = "
     return event
 
 
+def title_event(*, conversation_id: uuid.UUID | str, title: str) -> dict[str, Any]:
+    """``conversation.title``: the conversation was given a title after its first reply (issue 14,
+    "Titles"); an open page updates its sidebar entry and tab title."""
+    return {"type": "conversation.title", "conversation_id": str(conversation_id), "title": title}
+
+
 async def publish(conversation_id: uuid.UUID | str, event: dict[str, Any]) -> bool:
     """Send ``event`` (``type`` like ``reply.delta``) to every socket on the conversation.
 

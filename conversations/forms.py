@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from conversations import services
-from conversations.models import TITLE_MAX_LENGTH
+from conversations.models import MODEL_NAME_MAX_LENGTH, TITLE_MAX_LENGTH
 
 
 class MessageForm(forms.Form):
@@ -29,3 +29,22 @@ class RenameForm(forms.Form):
 
     def clean_title(self) -> str:
         return services.title_clean(self.cleaned_data.get("title") or "")
+
+
+class ModelChoiceForm(forms.Form):
+    """The header's "Model" select (issue 14): a model the server offers."""
+
+    model = forms.CharField(label="Model", required=False, strip=False, max_length=MODEL_NAME_MAX_LENGTH + 50)
+
+    def clean_model(self) -> str:
+        # May raise catalog.ModelsUnavailable (the server could not be asked): the view says so.
+        return services.model_clean(self.cleaned_data.get("model") or "")
+
+
+class InstructionsForm(forms.Form):
+    """A conversation's instructions (issue 14): up to 4000 characters; empty clears them."""
+
+    instructions = forms.CharField(label="Instructions", required=False, strip=False, widget=forms.Textarea)
+
+    def clean_instructions(self) -> str:
+        return services.instructions_clean(self.cleaned_data.get("instructions") or "")

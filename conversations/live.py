@@ -289,7 +289,9 @@ class _Generation:
         return Message.Status.FAILED, FAILED_ERROR, FAILED_DETAIL
 
     async def _pump(self) -> None:
-        stream = get_assistant().stream(self.start.history, toolbox=services.toolbox_for(self.start))
+        stream = get_assistant().stream(
+            self.start.history, toolbox=services.toolbox_for(self.start), options=services.options_for(self.start)
+        )
         try:
             async for delta in stream:
                 if not isinstance(delta, str):
@@ -442,6 +444,8 @@ class _Generation:
             self.reply = current
             error = detail = ""
         await publish(self.conversation_id, finished_event(self.reply, seq=self.seq, error=error, detail=detail))
+        if closed:
+            services.title_later(self.start, self.reply)  # a first reply: a title, in a task of its own (issue 14)
 
     async def _leave(self) -> None:
         with contextlib.suppress(Exception):

@@ -112,7 +112,7 @@ def conversation_list(
     total = base.count()
     rows = list(
         base.order_by(*SHELF_ORDER)
-        .only("id", "user_id", "title", "created_at", "updated_at", "pinned", "archived")
+        .only("id", "user_id", "title", "created_at", "updated_at", "pinned", "archived", "model", "instructions")
         .annotate(message_count=_message_count())[offset : offset + limit]
     )
     return rows, total
@@ -372,6 +372,30 @@ def conversation_sidebar_page(
         .only("id", "title", "updated_at", "pinned", "archived")[offset : offset + limit + 1]
     )
     return rows[:limit], len(rows) > limit
+
+
+def version_get(*, conversation: Conversation, message_id: object, version: object) -> Message:
+    """The version numbered ``version`` of the turn of ``message_id`` (issue 14: the page's
+    version switcher names the message it is on and the version wanted). One read of
+    ``msg_conv_parent_idx`` after the message's own.
+
+    Raises:
+        MessageNotFound: no such message in ``conversation``, or its turn has no such version.
+    """
+    pk = parse_uuid(message_id)
+    message = Message.objects.filter(conversation=conversation, pk=pk).only("parent_id").first() if pk else None
+    try:
+        number = int(str(version))
+    except ValueError:
+        raise MessageNotFound from None
+    found = (
+        Message.objects.filter(conversation=conversation, parent_id=message.parent_id, version=number).first()
+        if message is not None
+        else None
+    )
+    if found is None:
+        raise MessageNotFound
+    return found
 
 
 def message_get(*, conversation: Conversation, message_id: object) -> tuple[Message, bool]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -30,17 +31,36 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import CharField, Max, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from chatsite.handlers import database_threads
-from conversations import events, liveness, selectors
+from conversations import catalog, events, liveness, selectors
 from conversations import idempotency as idempotency_rules
-from conversations.assistant import AssistantError, AssistantTimeout, ChatTurn, Toolbox, ToolCall, get_assistant
-from conversations.models import IN_PROGRESS_STATUSES, TITLE_MAX_LENGTH, Conversation, IdempotencyKey, Message
+from conversations.assistant import (
+    AssistantError,
+    AssistantTimeout,
+    ChatOptions,
+    ChatTurn,
+    Toolbox,
+    ToolCall,
+    get_assistant,
+)
+from conversations.models import (
+    IN_PROGRESS_STATUSES,
+    INSTRUCTIONS_MAX_CHARS,
+    TITLE_MAX_LENGTH,
+    Conversation,
+    IdempotencyKey,
+    Message,
+    Preference,
+)
 
 _T = TypeVar("_T")
+
+logger = logging.getLogger(__name__)
 
 MESSAGE_MAX_CHARS = 4000
 AUTO_TITLE_CHARS = 60
@@ -179,19 +199,100 @@ def title_from_message(text: str) -> str:
     return cut.rstrip(" ,.;:-") + "…"
 
 
+def model_clean(name: str) -> str:
+    """Check a model chosen for a conversation (issue 14); returns what to store.
+
+    The model must be one the server offers now (``catalog.models_offered``: its list, narrowed
+    by ``ASSISTANT_MODELS``, plus ``OPENAI_MODEL``). ``""`` means "the server's default" and
+    is stored as is; so is the offline assistant's name, offline, so that the conversation
+    follows whichever model server is configured later. The default is accepted without
+    asking the server.
+
+    Raises:
+        ValidationError: a model the server does not offer.
+        catalog.ModelsUnavailable: the server could not be asked (503).
+    """
+    name = name.strip()
+    if not name:
+        return ""
+    if name == catalog.default_model():
+        return "" if name == catalog.OFFLINE_MODEL else name
+    if name not in catalog.models_offered().models:
+        shown = name if len(name) <= 80 else name[:80] + "…"
+        raise ValidationError(
+            f"Unknown model “{shown}”: choose one of the models the server offers (GET /api/models).",
+            code="unknown_model",
+        )
+    return name
+
+
+def instructions_clean(text: str) -> str:
+    """Check a conversation's instructions (its own system prompt, issue 14); returns them trimmed.
+
+    Up to ``INSTRUCTIONS_MAX_CHARS`` (4000) characters as sent; empty (or only whitespace)
+    clears them.
+
+    Raises:
+        ValidationError: too long, NUL or a lone surrogate.
+    """
+    if len(text) > INSTRUCTIONS_MAX_CHARS:
+        raise ValidationError(
+            f"Instructions are too long: {len(text)} characters, the limit is {INSTRUCTIONS_MAX_CHARS}",
+            code="max_length",
+        )
+    text_reject_unstorable(text, what="Instructions")
+    return text.strip()
+
+
 # --- Conversations ----------------------------------------------------------------
 
 
 def conversation_create(*, user_id: str, title: str = "") -> Conversation:
-    """Create an empty conversation owned by ``user_id`` (FR-010)."""
-    return Conversation.objects.create(user_id=user_id, title=title)
+    """Create an empty conversation owned by ``user_id`` (FR-010), with the person's last model (issue 14)."""
+    return Conversation.objects.create(user_id=user_id, title=title, model=last_model_choice(user_id))
 
 
 @transaction.atomic
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
-    """Rename an owner-checked conversation. ``title`` must already be cleaned (``title_clean``)."""
+    """Rename an owner-checked conversation. ``title`` must already be cleaned (``title_clean``).
+
+    The person named it: a generated title never replaces it (issue 14, "Titles").
+    """
     conversation.title = title
-    conversation.save(update_fields=["title"])
+    conversation.title_set_by_user = True
+    conversation.save(update_fields=["title", "title_set_by_user"])
+    return conversation
+
+
+def last_model_choice(user_id: str) -> Coalesce:
+    """The model ``user_id`` chose last (``Preference.model``), ``""`` if none, as an expression
+    of the ``INSERT`` that creates a conversation: new conversations take it (issue 14) without a
+    statement of their own (a new chat turn stays two INSERTs, issue 6). The saved conversation
+    reads it back (``RETURNING``: the field has a database default)."""
+    chosen = Preference.objects.filter(user_id=user_id).values("model")[:1]
+    return Coalesce(Subquery(chosen), Value(""), output_field=CharField())
+
+
+@transaction.atomic
+def conversation_configure(
+    *, conversation: Conversation, model: str | None = None, instructions: str | None = None
+) -> Conversation:
+    """Set an owner-checked conversation's model and/or instructions (issue 14); ``None`` leaves one as it is.
+
+    Both must already be cleaned (``model_clean``, ``instructions_clean``). A model set is also
+    the person's last choice (``Preference.model``), which their new conversations take. Neither
+    moves ``updated_at``: settings are not activity.
+    """
+    fields = []
+    if model is not None:
+        conversation.model = model
+        fields.append("model")
+        Preference.objects.update_or_create(user_id=conversation.user_id, defaults={"model": model})
+    if instructions is not None:
+        conversation.instructions = instructions
+        fields.append("instructions")
+    if fields:
+        conversation.save(update_fields=fields)
     return conversation
 
 
@@ -221,6 +322,109 @@ def conversation_organise(
 def conversation_delete(*, conversation: Conversation) -> None:
     """Delete an owner-checked conversation and all its messages."""
     conversation.delete()
+
+
+# --- Titles (issue 14, "Titles") ------------------------------------------------------
+
+# Titles being asked for: strong references (asyncio keeps only weak ones to running tasks).
+_titling: set[asyncio.Task[str | None]] = set()
+_THINKING = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
+_TITLE_LABEL = re.compile(r"^(?:title|titre|título|titel|titolo)\s*:\s*", re.IGNORECASE)
+
+
+def title_later(start: ChatStart, reply: Message) -> None:
+    """After a conversation's first reply is saved complete, ask the model for a title in a task of its own.
+
+    Never delays the reply (nor its HTTP response or ``reply.finished``): this only starts the
+    task (``conversation_title_generate``). Only with ``ASSISTANT_AUTO_TITLES`` on, a backend
+    that makes titles (not the offline assistant) and a first turn: the history sent was the
+    user's message alone (a first message, or a retry of its failed reply).
+    """
+    if not settings.ASSISTANT_AUTO_TITLES or start.replayed or reply.status != Message.Status.COMPLETE:
+        return
+    if len(start.history) != 1 or getattr(get_assistant(), "title", None) is None:
+        return
+    task = asyncio.ensure_future(
+        conversation_title_generate(
+            conversation_id=start.conversation.pk,
+            first_message=start.history[0].content,
+            reply=reply.content,
+            options=options_for(start),
+        )
+    )
+    _titling.add(task)
+    task.add_done_callback(_titling.discard)
+
+
+async def titles_settled() -> None:
+    """Wait until the titles this process is asking for are saved or given up (tests)."""
+    while _titling:
+        await asyncio.gather(*_titling, return_exceptions=True)
+
+
+async def conversation_title_generate(
+    *, conversation_id: uuid.UUID, first_message: str, reply: str, options: ChatOptions | None = None
+) -> str | None:
+    """Ask the model for a short title after a conversation's first reply; save it unless the person named it.
+
+    The title made from the first message (``title_from_message``) stays when the person set
+    one (``title_set_by_user``: checked before asking, and again by the UPDATE that saves, so a
+    rename meanwhile wins), when the title is no longer that one (a title was generated
+    already), when the request fails or takes over ``ASSISTANT_TITLE_TIMEOUT_SECONDS``, or when
+    the answer is empty. A saved title is announced to the conversation's sockets
+    (``conversation.title``), so an open page updates its sidebar entry and tab title.
+
+    Returns:
+        The title saved, or ``None``.
+    """
+    fallback = title_from_message(first_message)
+    if not await db_async(_title_is_automatic)(conversation_id=conversation_id, title=fallback):
+        return None
+    turns = [ChatTurn(role=Message.Role.USER.value, content=first_message), ChatTurn(role="assistant", content=reply)]
+    try:
+        async with asyncio.timeout(settings.ASSISTANT_TITLE_TIMEOUT_SECONDS):
+            answer = await get_assistant().title(turns, options=options)  # type: ignore[attr-defined]
+    except Exception as exc:
+        # The model failed or took too long: the title from the first message stays.
+        logger.info("no title for conversation %s: %r", conversation_id, exc)
+        return None
+    title = title_suggested_clean(answer)
+    if not title or title == fallback:
+        return None
+    saved = await db_async(conversation_title_set_generated)(
+        conversation_id=conversation_id, title=title, replacing=fallback
+    )
+    if not saved:
+        return None
+    await events.publish(conversation_id, events.title_event(conversation_id=conversation_id, title=title))
+    return title
+
+
+def title_suggested_clean(text: str) -> str:
+    """A title a model suggested, made fit to show: its first line without a reasoning block,
+    Markdown marks, quotes, a "Title:" label or a final full stop, folded and cut like
+    ``title_from_message``; ``""`` when nothing is left or PostgreSQL could not store it."""
+    line = next((part for part in _THINKING.sub("", text).splitlines() if part.strip()), "")
+    line = _TITLE_LABEL.sub("", line.strip().strip("#*_`").strip())
+    line = line.strip().strip("\"'“”‘’«»").strip().rstrip(".").strip()
+    try:
+        text_reject_unstorable(line, what="Title")
+    except ValidationError:
+        return ""
+    return title_from_message(line)[:TITLE_MAX_LENGTH]
+
+
+def _title_is_automatic(*, conversation_id: uuid.UUID, title: str) -> bool:
+    return Conversation.objects.filter(pk=conversation_id, title_set_by_user=False, title=title).exists()
+
+
+def conversation_title_set_generated(*, conversation_id: uuid.UUID, title: str, replacing: str) -> bool:
+    """Save a generated title, in one UPDATE, only if the title is still ``replacing`` and the
+    person has not named the conversation (``title_set_by_user``). Returns whether it was saved.
+    ``updated_at`` stays: a title is not activity."""
+    return bool(
+        Conversation.objects.filter(pk=conversation_id, title_set_by_user=False, title=replacing).update(title=title)
+    )
 
 
 # --- The chat turn ------------------------------------------------------------------
@@ -424,7 +628,11 @@ def _chat_begin(
     if conversation_id is None:
         now = timezone.now()
         conversation = Conversation.objects.create(
-            user_id=user_id, title=title_from_message(text), created_at=now, updated_at=now + _ONE_MICROSECOND
+            user_id=user_id,
+            title=title_from_message(text),
+            created_at=now,
+            updated_at=now + _ONE_MICROSECOND,
+            model=last_model_choice(user_id),  # in the same INSERT (issue 14)
         )
     else:
         conversation = _locked_conversation(user_id=user_id, conversation_id=conversation_id)
@@ -599,6 +807,11 @@ def toolbox_for(start: ChatStart) -> Toolbox:
     )
 
 
+def options_for(start: ChatStart) -> ChatOptions:
+    """The conversation's own model and instructions for the turn of ``start`` (issue 14)."""
+    return ChatOptions(model=start.conversation.model, instructions=start.conversation.instructions)
+
+
 async def reply_generate(
     *,
     start: ChatStart,
@@ -639,7 +852,8 @@ async def reply_generate(
     still_open = True
     async with liveness.beating(liveness.http_beat_key(reply.pk)):
         try:
-            async with aclosing(get_assistant().stream(start.history, toolbox=toolbox_for(start))) as items:
+            stream = get_assistant().stream(start.history, toolbox=toolbox_for(start), options=options_for(start))
+            async with aclosing(stream) as items:
                 async for delta in items:
                     if not isinstance(delta, str):
                         # A tool acted, and its call is on record already (reply_record_tool_call).
@@ -676,6 +890,7 @@ async def reply_generate(
         ):
             # Closed elsewhere (stopped), or deleted: answer with what the database holds.
             await db_async(_reply_reread)(reply)
+    title_later(start, reply)  # a first reply: a title, asked for in a task of its own (issue 14)
     return reply
 
 
@@ -1037,7 +1252,11 @@ def version_activate(*, user_id: str, conversation_id: uuid.UUID | str, message_
 
 
 def regenerate_begin(
-    *, user_id: str, conversation_id: uuid.UUID | str, idempotency: idempotency_rules.Idempotency | None = None
+    *,
+    user_id: str,
+    conversation_id: uuid.UUID | str,
+    idempotency: idempotency_rules.Idempotency | None = None,
+    reply_id: object = None,
 ) -> ChatStart:
     """Prepare another reply to the message the newest reply answers, in one transaction.
 
@@ -1045,24 +1264,38 @@ def regenerate_begin(
     shown; the new pending one is the turn's newest version, shown. Its tools act again
     (nothing a tool did is rolled back). Stale replies are closed first.
 
+    ``reply_id``, when given, must be that newest reply (the page's button names the reply it was
+    shown on, so a stale button regenerates nothing).
+
     Raises:
         selectors.ConversationNotFound (404), ReplyInProgress (409),
-        NothingToRegenerate: the conversation does not end with a finished reply (409),
+        NothingToRegenerate: the conversation does not end with a finished reply, or not with
+            ``reply_id`` (409),
         idempotency.IdempotencyKeyReused (422).
     """
     return _with_idempotency(
-        _regenerate_begin, user_id=user_id, idempotency=idempotency, conversation_id=conversation_id
+        _regenerate_begin,
+        user_id=user_id,
+        idempotency=idempotency,
+        conversation_id=conversation_id,
+        reply_id=reply_id,
     )
 
 
 @transaction.atomic
 def _regenerate_begin(
-    *, user_id: str, conversation_id: uuid.UUID | str, idempotency: idempotency_rules.Idempotency | None
+    *,
+    user_id: str,
+    conversation_id: uuid.UUID | str,
+    idempotency: idempotency_rules.Idempotency | None,
+    reply_id: object = None,
 ) -> ChatStart:
     conversation = _locked_conversation(user_id=user_id, conversation_id=conversation_id)
     closed = _refuse_while_replying(conversation)
     last = selectors.shown_messages(conversation).order_by("-created_at", "-id").first()
     if last is None or last.role != Message.Role.ASSISTANT or last.parent_id is None:
+        raise NothingToRegenerate
+    if reply_id is not None and selectors.parse_uuid(reply_id) != last.pk:
         raise NothingToRegenerate
     user_message = Message.objects.get(pk=last.parent_id)
     now = _after(last.created_at, timezone.now())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from conversations import settings_views, views
+from conversations import branch_views, model_views, settings_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -18,6 +18,11 @@ urlpatterns = [
     path("chat/<uuid:conversation_id>/messages/<uuid:message_id>", views.message, name="message"),
     path("chat/<uuid:conversation_id>/send", views.send, name="send"),
     path("chat/<uuid:conversation_id>/retry", views.retry, name="retry"),
+    path("chat/<uuid:conversation_id>/regenerate", branch_views.regenerate, name="regenerate"),
+    path("chat/<uuid:conversation_id>/messages/<uuid:message_id>/edit", branch_views.edit, name="edit"),
+    path("chat/<uuid:conversation_id>/messages/<uuid:message_id>/version", branch_views.version, name="version"),
+    path("chat/<uuid:conversation_id>/model", model_views.choose_model, name="conversation-model"),
+    path("chat/<uuid:conversation_id>/settings", model_views.conversation_settings, name="conversation-settings"),
     path("chat/<uuid:conversation_id>/rename", views.rename, name="rename"),
     path("chat/<uuid:conversation_id>/organise", views.organise, name="organise"),
     path("chat/<uuid:conversation_id>/delete", views.delete, name="delete"),

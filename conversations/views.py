@@ -305,9 +305,13 @@ def message(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.U
     error = {"timeout": ASSISTANT_TIMED_OUT, "busy": ASSISTANT_BUSY}.get(
         request.GET.get("reason", ""), ASSISTANT_FAILED
     )
+    turn = [found]
+    if found.role == Message.Role.ASSISTANT and found.parent_id is not None and found.is_finished:
+        # The message it answers too: a message sent live gets its actions (Edit, Copy) this way (issue 14).
+        turn = [*selectors.shown_messages(conv).filter(pk=found.parent_id), found]
     context = {
         "conversation": conv,
-        "turn": [found],
+        "turn": turn,
         "error": error if failed else None,
         "retry_id": found.pk if failed and is_newest else None,
     }

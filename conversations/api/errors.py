@@ -21,7 +21,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from conversations import events
+from conversations import catalog, events
 from conversations.assistant import AssistantBusy, AssistantError, AssistantTimeout
 from conversations.export import ImportTooLarge
 from conversations.idempotency import IdempotencyKeyInUse, IdempotencyKeyReused
@@ -42,6 +42,7 @@ REPLY_IN_PROGRESS_DETAIL = (
 )
 KEY_IN_USE_DETAIL = "A request with this Idempotency-Key is still being answered. Wait a moment, then repeat it."
 KEY_REUSED_DETAIL = "This Idempotency-Key was already used for a different request. Use a new key for a new request."
+MODELS_UNAVAILABLE_DETAIL = "The model server could not be reached to list its models. Please try again."
 # Seconds a client is asked to wait when the model server is rate-limiting us.
 BUSY_RETRY_AFTER_SECONDS = 5
 # The database cannot be reached (restarting, connection cut, pool exhausted): a
@@ -80,6 +81,8 @@ def _describe(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
     """``(status, error, detail, headers)`` for an exception, or raise it if unknown."""
     if isinstance(exc, DATABASE_DOWN):
         return 503, UNAVAILABLE_ERROR, UNAVAILABLE_DETAIL, {}
+    if isinstance(exc, catalog.ModelsUnavailable):
+        return 503, events.FAILED_ERROR, MODELS_UNAVAILABLE_DETAIL, {}
     if isinstance(exc, AssistantTimeout):
         return 504, events.TIMEOUT_ERROR, events.TIMEOUT_DETAIL, {}
     if isinstance(exc, AssistantBusy):

@@ -12,8 +12,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from conversations import search, selectors, services
-from conversations.models import TITLE_MAX_LENGTH
+from conversations import catalog, search, selectors, services
+from conversations.models import INSTRUCTIONS_MAX_CHARS, MODEL_NAME_MAX_LENGTH, TITLE_MAX_LENGTH
 
 
 class StrictCharField(serializers.CharField):
@@ -46,6 +46,34 @@ class MessageTextField(StrictCharField):
 @extend_schema_field({"type": "string", "minLength": 1, "maxLength": TITLE_MAX_LENGTH, "pattern": TEXT_PATTERN})
 class TitleField(StrictCharField):
     """A conversation title: up to 200 characters as sent, not blank, no NUL; stored trimmed."""
+
+
+@extend_schema_field({"type": "string", "maxLength": MODEL_NAME_MAX_LENGTH})
+class ModelChoiceField(StrictCharField):
+    """A model for a conversation: one ``GET /api/models`` lists, or "" for the server's default (issue 14)."""
+
+
+@extend_schema_field({"type": "string", "maxLength": INSTRUCTIONS_MAX_CHARS, "pattern": r"^[^\x00]*$"})
+class InstructionsField(StrictCharField):
+    """A conversation's instructions: up to 4000 characters, no NUL; "" clears them (issue 14)."""
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": MODEL_NAME_MAX_LENGTH})
+class ModelShownField(serializers.CharField):
+    """The model a conversation's replies are asked of: its own, else the server's default (issue 14)."""
+
+    def to_representation(self, value: Any) -> str:
+        return str(value or "") or catalog.default_model()
+
+
+def model_shown() -> ModelShownField:
+    return ModelShownField(help_text="The model its replies are asked of (its own, else the server's default).")
+
+
+def instructions_shown() -> serializers.CharField:
+    return serializers.CharField(
+        allow_blank=True, help_text="Its own system prompt, sent with the assistant's own; empty if none."
+    )
 
 
 @extend_schema_field({"type": "string", "minLength": 1, "maxLength": 150, "pattern": TEXT_PATTERN})
@@ -130,6 +158,8 @@ class ConversationSummarySerializer(serializers.Serializer):
     message_count = serializers.IntegerField()
     pinned = serializers.BooleanField(help_text="Pinned conversations come first in the list.")
     archived = serializers.BooleanField(help_text="Archived ones are listed only with ?archived=true.")
+    model = model_shown()
+    instructions = instructions_shown()
 
 
 class ConversationListSerializer(serializers.Serializer):
@@ -220,6 +250,8 @@ class ConversationHeaderSerializer(serializers.Serializer):
     title = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+    model = model_shown()
+    instructions = instructions_shown()
 
 
 class ConversationDetailSerializer(ConversationHeaderSerializer):
@@ -245,7 +277,8 @@ class EditRequestSerializer(NoExtraFieldsMixin, serializers.Serializer):
 
 
 class ConversationUpdateSerializer(NoExtraFieldsMixin, serializers.Serializer):
-    """``PATCH`` a conversation: any of its title, ``pinned`` and ``archived`` (issue 15)."""
+    """``PATCH`` a conversation: any of its title, ``pinned`` and ``archived`` (issue 15), ``model`` and
+    ``instructions`` (issue 14)."""
 
     pinned = StrictBooleanField(required=False, error_messages={"invalid": "pinned must be true or false"})
     archived = StrictBooleanField(required=False, error_messages={"invalid": "archived must be true or false"})
@@ -260,9 +293,31 @@ class ConversationUpdateSerializer(NoExtraFieldsMixin, serializers.Serializer):
         },
     )
 
+    model = ModelChoiceField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text='One of the models GET /api/models lists; "" for the server\'s default. Also your last choice, '
+        "which your new conversations take.",
+        error_messages={"null": "model must be a string", "invalid": "model must be a string"},
+    )
+    instructions = InstructionsField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text=f"Its own system prompt, up to {INSTRUCTIONS_MAX_CHARS} characters; empty clears it.",
+        error_messages={"null": "instructions must be a string", "invalid": "instructions must be a string"},
+    )
+
     def validate_title(self, value: str) -> str:
         # A validator's return value is ignored; this keeps title_clean's trimmed title.
         return services.title_clean(value)
+
+    def validate_model(self, value: str) -> str:
+        return services.model_clean(value)
+
+    def validate_instructions(self, value: str) -> str:
+        return services.instructions_clean(value)
 
 
 class MessagePageQuerySerializer(QueryParamsSerializer):
@@ -329,6 +384,19 @@ class TokenResponseSerializer(serializers.Serializer):
     token_type = serializers.CharField(default="Bearer")
     expires_in = serializers.IntegerField(help_text="Seconds until the token expires.")
     user_id = serializers.CharField(help_text="The token's subject: use it in /api/{user_id}/...")
+
+
+class ModelSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The model's id, as PATCH .../conversations/{id} takes it.")
+
+
+class ModelsSerializer(serializers.Serializer):
+    """``GET /api/models`` (issue 14): the models a conversation may use."""
+
+    models = ModelSerializer(many=True, help_text="The default first, then the others by name.")
+    default = serializers.CharField(
+        help_text='What a conversation without a model of its own uses: OPENAI_MODEL (offline: "offline").'
+    )
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -6,6 +6,7 @@ from conversations.api import export_views, share_views, views
 
 urlpatterns = [
     path("auth/token", views.TokenView.as_view(), name="api-token"),
+    path("models", views.ModelsView.as_view(), name="api-models"),
     path("<str:user_id>/chat", views.ChatView.as_view(), name="api-chat"),
     path("<str:user_id>/search", views.SearchView.as_view(), name="api-search"),
     path("<str:user_id>/conversations", views.ConversationListView.as_view(), name="api-conversations"),

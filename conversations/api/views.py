@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conversations import idempotency, search, selectors, services
+from conversations import catalog, idempotency, search, selectors, services
 from conversations.api import serializers as s
 from conversations.api.parsers import LimitedJSONParser
 from conversations.api.permissions import PathUserMatches
@@ -323,12 +323,20 @@ class ConversationDetailView(OwnerAPIView):
         operation_id="conversations_rename",
         parameters=[_USER_ID, _CONVERSATION_ID],
         request=s.ConversationUpdateSerializer,
-        responses={200: s.ConversationSummarySerializer, **_BAD_INPUT, **_COMMON_ERRORS, **_NOT_FOUND},
+        responses={
+            200: s.ConversationSummarySerializer,
+            400: OpenApiResponse(_ERROR, description="Invalid input, or a model the server does not offer."),
+            **_COMMON_ERRORS,
+            **_NOT_FOUND,
+            503: OpenApiResponse(_ERROR, description="The model server could not be asked which models it offers."),
+        },
     )
     def patch(self, request: Request, user_id: str, conversation_id: str) -> Response:
-        """``PATCH /api/{user_id}/conversations/{conversation_id}``: rename, pin or archive it.
+        """``PATCH /api/{user_id}/conversations/{conversation_id}``: rename, pin or archive it, choose its
+        model, set its instructions.
 
-        Any of ``{"title", "pinned", "archived"}``; those not given stay as they are.
+        Any of ``{"title", "pinned", "archived", "model", "instructions"}``; those not given stay as they
+        are. A title given here is the person's: a generated one never replaces it (issue 14).
         """
         conversation = selectors.conversation_get_for_user(user_id=user_id, conversation_id=conversation_id)
         form = s.ConversationUpdateSerializer(data=request.data)
@@ -338,6 +346,9 @@ class ConversationDetailView(OwnerAPIView):
             conversation = services.conversation_rename(conversation=conversation, title=changes["title"])
         conversation = services.conversation_organise(
             conversation=conversation, pinned=changes.get("pinned"), archived=changes.get("archived")
+        )
+        conversation = services.conversation_configure(
+            conversation=conversation, model=changes.get("model"), instructions=changes.get("instructions")
         )
         summary = selectors.conversation_summary(conversation=conversation)
         return Response(s.ConversationSummarySerializer(summary).data)
@@ -387,6 +398,27 @@ class SearchView(OwnerAPIView):
         text = query.validated_data["q"]
         results = search.search(user_id=user_id, query=text, limit=query.validated_data["limit"])
         return Response(s.SearchResponseSerializer({"results": results, "query": text}).data)
+
+
+class ModelsView(APIView):
+    """``GET /api/models``: the models a conversation may use (issue 14, "Models and instructions").
+
+    Any signed-in caller (a Bearer token, or the page's session): the list is the server's,
+    not a person's. See ``conversations.catalog`` for where it comes from and how long it is kept.
+    """
+
+    @extend_schema(
+        operation_id="models_list",
+        responses={
+            200: s.ModelsSerializer,
+            **_COMMON_ERRORS,
+            503: OpenApiResponse(_ERROR, description="The model server could not be reached to list its models."),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        offer = catalog.models_offered()
+        body = {"models": [{"id": name} for name in offer.models], "default": offer.default}
+        return Response(s.ModelsSerializer(body).data)
 
 
 class TokenView(APIView):

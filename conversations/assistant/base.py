@@ -22,6 +22,19 @@ class ChatTurn:
     content: str
 
 
+@dataclass(frozen=True)
+class ChatOptions:
+    """A conversation's own settings for its turns (issue 14, "Models and instructions").
+
+    ``model``: the model to ask ("" = the backend's default, ``OPENAI_MODEL``); ``instructions``:
+    the person's system prompt for this conversation ("" = none), sent after the assistant's own.
+    A backend without models (the offline assistant) ignores both.
+    """
+
+    model: str = ""
+    instructions: str = ""
+
+
 def markdown_literal(text: str) -> str:
     """``text`` shown as typed in a Markdown reply (a task titled ``*urgent*`` stays so)."""
     return re.sub(r"([\\`*_\[\]<>#~|])", r"\\\1", text)
@@ -101,9 +114,16 @@ class Assistant(Protocol):
 
     name: str
 
-    def stream(self, history: Sequence[ChatTurn], *, toolbox: Toolbox | None = None) -> AsyncIterator[str | ToolCall]:
+    def stream(
+        self, history: Sequence[ChatTurn], *, toolbox: Toolbox | None = None, options: ChatOptions | None = None
+    ) -> AsyncIterator[str | ToolCall]:
         """Yield the reply to ``history`` (oldest first, ending with the user's message) as text
-        deltas, and each tool call of ``toolbox`` it made, as it made it.
+        deltas, and each tool call of ``toolbox`` it made, as it made it, with the conversation's
+        ``options`` (its model and instructions; ``None``: the defaults).
+
+        A backend may also offer ``async title(turns, *, options) -> str`` (a short title for a
+        conversation that begins with ``turns``, issue 14) and ``list_models() -> list[str]`` (the
+        model server's models); callers check with ``getattr``.
 
         Raises:
             AssistantTimeout: no answer in time.

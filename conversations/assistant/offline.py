@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from conversations.assistant.base import ChatTurn, Toolbox, ToolCall, markdown_literal
+from conversations.assistant.base import ChatOptions, ChatTurn, Toolbox, ToolCall, markdown_literal
 
 QUOTE_MAX_CHARS = 200
 _N = r"#?(?P<number>\d{1,9})"
@@ -186,8 +186,9 @@ class OfflineAssistant:
         self.words_per_chunk = words_per_chunk
 
     async def stream(
-        self, history: Sequence[ChatTurn], *, toolbox: Toolbox | None = None
+        self, history: Sequence[ChatTurn], *, toolbox: Toolbox | None = None, options: ChatOptions | None = None
     ) -> AsyncIterator[str | ToolCall]:
+        # ``options`` (a conversation's model and instructions, issue 14) mean nothing offline.
         last = next((turn.content for turn in reversed(history) if turn.role == "user"), "")
         request = understand(last) if toolbox is not None else None
         acted = [call for call in toolbox.done if call.name != "list_tasks"] if toolbox is not None else []

@@ -34,6 +34,7 @@ from conversations.assistant.base import (
     AssistantBusy,
     AssistantError,
     AssistantTimeout,
+    ChatOptions,
     ChatTurn,
     Toolbox,
     ToolCall,
@@ -57,6 +58,15 @@ MAX_MODEL_CONNECTIONS = 10_000
 _CHUNKS = openai.AsyncStream[object]
 # Failures before the first token that may pass: rate limits, 5xx, a connection refused.
 _RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError)
+_DEFAULTS = ChatOptions()
+
+# Titles (issue 14): one short plain request after a conversation's first reply.
+TITLE_PROMPT = (
+    "Write a short title, at most six words, for the conversation below, in the language of the "
+    "user's message. Answer with the title alone: no quotes, no full stop, no preamble."
+)
+TITLE_SOURCE_CHARS = 2000  # of each message shown to the title request
+TITLE_MAX_TOKENS = 40
 
 
 class OpenAIAssistant:
@@ -148,15 +158,27 @@ class OpenAIAssistant:
         if client is not None:
             await client.close()
 
-    def messages(self, history: Sequence[ChatTurn]) -> list[dict[str, str]]:
-        """The request's ``messages``: the system prompt (if any), then ``history`` oldest first."""
-        head = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+    def instructions(self, options: ChatOptions, *prompts: str) -> str:
+        """The system message: the assistant's own prompt, then ``prompts`` (what the tools are for),
+        then the conversation's instructions (issue 14), as one text ("" when there are none).
+
+        One system message, not several: some servers' chat templates refuse a second one.
+        """
+        return "\n\n".join(part for part in (self.system_prompt, *prompts, options.instructions.strip()) if part)
+
+    def messages(self, history: Sequence[ChatTurn], options: ChatOptions = _DEFAULTS) -> list[dict[str, str]]:
+        """The request's ``messages``: the system message (if any), then ``history`` oldest first."""
+        system = self.instructions(options)
+        head = [{"role": "system", "content": system}] if system else []
         return head + [{"role": turn.role, "content": turn.content} for turn in history]
 
     async def stream(
-        self, history: Sequence[ChatTurn], *, toolbox: Toolbox | None = None
+        self, history: Sequence[ChatTurn], *, toolbox: Toolbox | None = None, options: ChatOptions | None = None
     ) -> AsyncIterator[str | ToolCall]:
         """Yield the reply to ``history`` as text deltas, and with ``toolbox`` each tool call made.
+
+        ``options`` (the conversation's, issue 14): its model instead of ``model`` when set, and
+        its instructions in the system message after the assistant's own prompt.
 
         With a toolbox (and ``tools`` on) the turn runs the agent (``agent.agent_stream``):
         the first text or tool call must come within ``first_token_timeout`` seconds, and the
@@ -175,11 +197,12 @@ class OpenAIAssistant:
         total_deadline = started + self.timeout
         got_text = wrote = False
         calls: list[ToolCall] = []
+        options = options or _DEFAULTS
         try:
             if toolbox is not None and self.tools:
-                items = self._agent(history, toolbox, first_deadline)
+                items = self._agent(history, toolbox, first_deadline, options)
             else:
-                items = self._plain(history, first_deadline)
+                items = self._plain(history, first_deadline, options)
             try:
                 while True:
                     # Each wait gets its own deadline context, entered and left around one
@@ -238,7 +261,7 @@ class OpenAIAssistant:
         return None
 
     async def _agent(
-        self, history: Sequence[ChatTurn], toolbox: Toolbox, first_deadline: float
+        self, history: Sequence[ChatTurn], toolbox: Toolbox, first_deadline: float, options: ChatOptions
     ) -> AsyncIterator[str | ToolCall]:
         """One agent turn, started again on a 429, 5xx or refused connection before anything came.
 
@@ -249,13 +272,13 @@ class OpenAIAssistant:
         """
         from conversations.assistant.agent import agent_stream
 
-        instructions = "\n\n".join(part for part in (self.system_prompt, self.tools_prompt) if part)
+        instructions = self.instructions(options, self.tools_prompt)
         attempt = 0
         while True:
             acted = toolbox.calls_made
             items = agent_stream(
                 client=self.client(),
-                model=self.model,
+                model=options.model or self.model,
                 instructions=instructions,
                 history=history,
                 toolbox=toolbox,
@@ -283,13 +306,17 @@ class OpenAIAssistant:
                 await items.aclose()
             return
 
-    async def _plain(self, history: Sequence[ChatTurn], first_deadline: float) -> AsyncIterator[str]:
+    async def _plain(
+        self, history: Sequence[ChatTurn], first_deadline: float, options: ChatOptions
+    ) -> AsyncIterator[str]:
         """A plain streamed completion, no tools: the text deltas of one request."""
         stream: Any = None
         finished = False
         try:
             async with asyncio.timeout_at(first_deadline):
-                stream = await self._open(self.client(), self.messages(history), first_deadline)
+                stream = await self._open(
+                    self.client(), self.messages(history, options), first_deadline, options.model or self.model
+                )
             async for chunk in stream:
                 for choice in chunk.get("choices") or ():
                     text = (choice.get("delta") or {}).get("content")
@@ -306,7 +333,7 @@ class OpenAIAssistant:
             raise AssistantError("the model's stream ended before the reply was finished")
 
     async def _open(
-        self, client: AsyncOpenAI, messages: list[dict[str, str]], first_deadline: float
+        self, client: AsyncOpenAI, messages: list[dict[str, str]], first_deadline: float, model: str
     ) -> openai.AsyncStream[object]:
         """Start the streamed completion, retrying 429/5xx/connection failures while the deadline allows.
 
@@ -317,7 +344,7 @@ class OpenAIAssistant:
         CPU per reply at 500 streams in flight (3.2 -> 1.6 ms; bench/NOTES.md, fourth pass),
         and a real model sends a chunk per token.
         """
-        params: dict[str, Any] = {"model": self.model, "messages": messages, "stream": True}
+        params: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
         if self.temperature is not None:
             params["temperature"] = self.temperature
         if self.max_output_tokens:
@@ -335,6 +362,56 @@ class OpenAIAssistant:
                 attempt += 1
                 logger.info("Retrying the model in %.1f s after: %s", delay, exc)
                 await asyncio.sleep(delay)
+
+    async def title(self, turns: Sequence[ChatTurn], *, options: ChatOptions | None = None) -> str:
+        """A short title for a conversation that begins with ``turns`` (issue 14, "Titles").
+
+        One plain, non-streamed Chat Completions request to the conversation's model, no tools,
+        no retries: the caller keeps the title it has when this fails, and bounds the wait.
+
+        Returns:
+            The model's answer as it came (the caller cleans it; it may be empty).
+
+        Raises:
+            AssistantError: the model failed or answered something that is not a completion.
+        """
+        options = options or _DEFAULTS
+        transcript = "\n\n".join(
+            f"{'User' if turn.role == 'user' else 'Assistant'}: {turn.content[:TITLE_SOURCE_CHARS]}" for turn in turns
+        )
+        params: dict[str, Any] = {
+            "model": options.model or self.model,
+            "messages": [{"role": "system", "content": TITLE_PROMPT}, {"role": "user", "content": transcript}],
+            "max_tokens": TITLE_MAX_TOKENS,
+        }
+        try:
+            answer: Any = await self.client().post("/chat/completions", body=params, cast_to=object)
+            content = answer["choices"][0]["message"].get("content") or ""
+        except (LookupError, TypeError, AttributeError) as exc:
+            raise AssistantError(f"the model's title answer is malformed: {exc!r}") from exc
+        except Exception as exc:
+            failure = self._failure(exc, got_text=False)
+            if failure is None:
+                raise
+            raise failure from exc
+        if not isinstance(content, str):
+            raise AssistantError("the model's title is not text")
+        return content
+
+    def list_models(self) -> list[str]:
+        """The ids of the models the server offers (``GET {base_url}/models``, the SDK's
+        ``client.models.list()``), in its order (issue 14).
+
+        A blocking call on a short-lived synchronous client (closed on return), so that sync code
+        (the page, the API's PATCH) can ask without an event loop; callers cache the answer
+        (``conversations.catalog``).
+
+        Raises:
+            openai.OpenAIError: the server could not be reached or answered an error.
+        """
+        timeout = min(CONNECT_TIMEOUT_SECONDS, self.timeout)
+        with openai.OpenAI(api_key=self.api_key, base_url=self.base_url, timeout=timeout, max_retries=0) as client:
+            return [model.id for model in client.models.list()]
 
     def _retry_delay(self, exc: Exception, attempt: int, first_deadline: float) -> float | None:
         """Seconds to wait before trying again after ``exc`` (``attempt`` retries so far), or ``None``

@@ -16,7 +16,9 @@ class FailingAssistant:
         self.error = error
         self.chunks = chunks
 
-    async def stream(self, history: Sequence[ChatTurn], *, toolbox: object = None) -> AsyncIterator[str]:
+    async def stream(
+        self, history: Sequence[ChatTurn], *, toolbox: object = None, options: object = None
+    ) -> AsyncIterator[str]:
         for chunk in self.chunks:
             yield chunk
         raise self.error
@@ -31,6 +33,8 @@ class RecordingAssistant:
         self.reply = reply
         self.seen: list[list[ChatTurn]] = []
 
-    async def stream(self, history: Sequence[ChatTurn], *, toolbox: object = None) -> AsyncIterator[str]:
+    async def stream(
+        self, history: Sequence[ChatTurn], *, toolbox: object = None, options: object = None
+    ) -> AsyncIterator[str]:
         self.seen.append(list(history))
         yield self.reply

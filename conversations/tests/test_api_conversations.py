@@ -116,7 +116,14 @@ def test_the_detail_returns_every_message_oldest_first(api: APIClient, owner_id:
     assert [m["content"] for m in body["messages"]] == [f"message {i}" for i in range(7)]
     assert [m["role"] for m in body["messages"][:2]] == ["user", "assistant"]
     assert set(body["messages"][0]) == {
-        "id", "role", "content", "status", "created_at", "tool_calls", "version", "version_count"
+        "id",
+        "role",
+        "content",
+        "status",
+        "created_at",
+        "tool_calls",
+        "version",
+        "version_count",
     }
 
 

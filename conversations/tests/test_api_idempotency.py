@@ -259,7 +259,9 @@ class DeletingAssistant:
 
     name = "deleting"
 
-    async def stream(self, history: Sequence[ChatTurn], *, toolbox: object = None) -> AsyncIterator[str]:
+    async def stream(
+        self, history: Sequence[ChatTurn], *, toolbox: object = None, options: object = None
+    ) -> AsyncIterator[str]:
         yield "Half "
         await sync_to_async(lambda: Conversation.objects.all().delete())()
         yield "and the rest."

@@ -36,7 +36,9 @@ class Echo:
     def __init__(self) -> None:
         self.seen: list[list[ChatTurn]] = []
 
-    async def stream(self, history: Sequence[ChatTurn], *, toolbox: object = None) -> AsyncIterator[str]:
+    async def stream(
+        self, history: Sequence[ChatTurn], *, toolbox: object = None, options: object = None
+    ) -> AsyncIterator[str]:
         self.seen.append(list(history))
         yield f"Answer to {history[-1].content}"
 
@@ -44,7 +46,9 @@ class Echo:
 class Broken:
     name = "broken"
 
-    async def stream(self, history: Sequence[ChatTurn], *, toolbox: object = None) -> AsyncIterator[str]:
+    async def stream(
+        self, history: Sequence[ChatTurn], *, toolbox: object = None, options: object = None
+    ) -> AsyncIterator[str]:
         yield "Par"
         raise AssistantError("down")
 

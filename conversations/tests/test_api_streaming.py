@@ -51,4 +51,13 @@ async def test_it_streams_the_detail_in_several_body_messages_under_asgi(owner_i
     body = json.loads(b"".join(parts))
     assert body["title"] == "Streamed"
     assert [m["content"] for m in body["messages"]] == [f"message {i}" for i in range(9)]
-    assert set(body["messages"][0]) == {"id", "role", "content", "status", "created_at", "tool_calls"}
+    assert set(body["messages"][0]) == {
+        "id",
+        "role",
+        "content",
+        "status",
+        "created_at",
+        "tool_calls",
+        "version",
+        "version_count",
+    }

@@ -149,7 +149,9 @@ class ThinkingAssistant(OfflineAssistant):
         super().__init__(chunk_delay=CHUNK_DELAY)
         self.think = think
 
-    async def stream(self, history: Sequence[ChatTurn], *, toolbox: object = None) -> AsyncIterator[str]:
+    async def stream(
+        self, history: Sequence[ChatTurn], *, toolbox: object = None, options: object = None
+    ) -> AsyncIterator[str]:
         await asyncio.sleep(self.think)
         async for chunk in super().stream(history):
             yield chunk

@@ -62,7 +62,9 @@ class PayloadAssistant:
 
     name = "payload"
 
-    async def stream(self, history: Sequence[ChatTurn], *, toolbox: object = None) -> AsyncIterator[str]:
+    async def stream(
+        self, history: Sequence[ChatTurn], *, toolbox: object = None, options: object = None
+    ) -> AsyncIterator[str]:
         yield history[-1].content
 
 

@@ -34,7 +34,9 @@ class Probe:
         self.deltas = deltas
         self.rows: list[tuple[str, str]] = []
 
-    async def stream(self, history: Sequence[ChatTurn], *, toolbox: object = None) -> AsyncIterator[str]:
+    async def stream(
+        self, history: Sequence[ChatTurn], *, toolbox: object = None, options: object = None
+    ) -> AsyncIterator[str]:
         for delta in self.deltas:
             self.rows.append(await sync_to_async(self._reply_row)())
             yield delta
@@ -81,7 +83,9 @@ def test_a_slow_reply_is_saved_in_batches(owner_id: str, monkeypatch: pytest.Mon
     monkeypatch.setattr(services, "PARTIAL_SAVE_SECONDS", 0.05)
 
     class Slow(Probe):
-        async def stream(self, history: Sequence[ChatTurn], *, toolbox: object = None) -> AsyncIterator[str]:
+        async def stream(
+            self, history: Sequence[ChatTurn], *, toolbox: object = None, options: object = None
+        ) -> AsyncIterator[str]:
             for delta in ["One", " two", " three"]:
                 await asyncio.sleep(0.06)
                 self.rows.append(await sync_to_async(self._reply_row)())
@@ -107,7 +111,9 @@ def test_a_model_that_thinks_long_then_streams_fast_is_written_once(
     monkeypatch.setattr(services, "PARTIAL_SAVE_SECONDS", 0.05)
 
     class ThinksThenStreams(Probe):
-        async def stream(self, history: Sequence[ChatTurn], *, toolbox: object = None) -> AsyncIterator[str]:
+        async def stream(
+            self, history: Sequence[ChatTurn], *, toolbox: object = None, options: object = None
+        ) -> AsyncIterator[str]:
             await asyncio.sleep(0.1)  # longer than the interval, before any text
             for delta in ["One", " two", " three"]:
                 yield delta
@@ -126,7 +132,9 @@ def test_a_reply_stopped_meanwhile_stops_the_generation_and_keeps_its_saved_text
     monkeypatch.setattr(services, "PARTIAL_SAVE_SECONDS", 0)
 
     class StoppedAfterFirst(Probe):
-        async def stream(self, history: Sequence[ChatTurn], *, toolbox: object = None) -> AsyncIterator[str]:
+        async def stream(
+            self, history: Sequence[ChatTurn], *, toolbox: object = None, options: object = None
+        ) -> AsyncIterator[str]:
             yield "Kept"
             await sync_to_async(Message.objects.filter(role="assistant").update)(status="stopped")
             yield " dropped"

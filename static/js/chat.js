@@ -677,12 +677,14 @@
         const { status, html } = await call(url);
         const fragment = parse(html);
         const turn = fragment.querySelector(".turn");
-        const fresh = turn?.querySelector(".msg");
+        const fresh = turn?.querySelector(`.msg[data-id="${CSS.escape(event.reply_id)}"]`);
         if (status !== 200 || !fresh) return null;
         const ended = FINAL.has(fresh.dataset.status); // else still being written: the socket (or `watch`) goes on
         if (ended) this.adopt(turn, fragment.querySelector("#conv-header"));
         if (ended && el.isConnected && this.live) {
           el.replaceWith(fresh);
+          // Its message too, now with its actions (Edit, Copy: issue 14).
+          turn.querySelectorAll(".msg").forEach((m) => m !== fresh && this.find(m.dataset.id)?.replaceWith(m));
           this.landed(fresh);
           this.arrived();
           this.el.dispatchEvent(new CustomEvent("chat:turn", { bubbles: true, detail: { turn } }));
@@ -777,12 +779,17 @@
 
     onLogClick(event) {
       if (event.target.closest("[data-resume]")) this.resume(); // Retry on an unsent message
-      const copy = event.target.closest(".code__copy");
+      const copy = event.target.closest(".code__copy, [data-copy-message]");
       if (copy) {
-        const code = copy.parentElement.querySelector("pre")?.innerText ?? "";
-        copyText(code).then((ok) => {
+        // A code block's text, or a message as written (a reply's Markdown source: issue 14).
+        const msg = copy.closest(".msg");
+        const text = copy.matches(".code__copy")
+          ? copy.parentElement.querySelector("pre")?.innerText
+          : (msg.querySelector(".msg__source")?.content ?? msg.querySelector(".msg__text"))?.textContent;
+        const label = copy.textContent;
+        copyText(text ?? "").then((ok) => {
           copy.textContent = ok ? "Copied" : "Copy failed";
-          setTimeout(() => (copy.textContent = "Copy"), 2000);
+          setTimeout(() => (copy.textContent = label), 2000);
         });
         return;
       }

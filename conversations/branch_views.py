@@ -1,0 +1,130 @@
+"""The page's message actions that make versions (issue 14): Regenerate, Edit, the version switcher.
+
+Thin doors over ``services.regenerate_begin`` / ``edit_begin`` / ``version_activate``, driven by
+htmx: each answers with the conversation's pane (``_pane.html``) re-rendered as the branch now
+shown, which htmx swaps in whole. A new reply is written by the live generation
+(``live.start_generation``), as for a socket send: the swapped-in pane's socket shows it
+streaming, and if the page has no socket the reply is written all the same (a reload shows it).
+Without JavaScript the forms post and are redirected back to the conversation (PRG).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from conversations import live, selectors, services
+from conversations.api.errors import REPLY_IN_PROGRESS_DETAIL
+from conversations.auth import user_id_of
+from conversations.models import Conversation
+from conversations.views import MESSAGE_PAGE, _owned, _refusal, _render_chat, session_required
+
+logger = logging.getLogger(__name__)
+
+NOTHING_TO_REGENERATE = "There is no reply to regenerate: the conversation has moved on. Reload the page."
+NOT_EDITABLE = "Only your own messages can be edited."
+
+
+async def _write(start: services.ChatStart) -> None:
+    """Start the live generation of ``start``'s reply; if the channel layer is down, fail it at once
+    (never left pending; the pane then offers Retry)."""
+    try:
+        await live.publish_closed(list(start.closed))
+        await live.start_generation(start)
+    except Exception:
+        logger.warning("reply %s could not be started", start.reply.pk, exc_info=True)
+        await asyncio.shield(live.fail_unstarted(start))
+
+
+def _pane(request: HttpRequest, conversation: Conversation, *, at: uuid.UUID | None = None) -> HttpResponse:
+    """The pane after an action: the newest page of the branch shown, or the page around ``at``."""
+    if not request.htmx:
+        return redirect("conversation", conversation_id=conversation.pk)
+    if at is not None:
+        page, newest = selectors.message_page_around(conversation=conversation, message_id=at, limit=MESSAGE_PAGE)
+        return _render_chat(request, conversation, page=page, newest_page=newest, found_id=at)
+    page = selectors.message_page(conversation=conversation, limit=MESSAGE_PAGE)
+    return _render_chat(request, conversation, page=page)
+
+
+@require_POST
+@session_required
+async def regenerate(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """Regenerate the newest reply (``reply_id``: the reply the button was on); 409 if it is not the newest
+    any more, or a reply is being written."""
+    user = await request.auser()
+    conv = await sync_to_async(_owned)(request, conversation_id)
+    try:
+        start = await sync_to_async(services.regenerate_begin)(
+            user_id=user_id_of(user), conversation_id=conv.pk, reply_id=request.POST.get("reply_id")
+        )
+    except services.ReplyInProgress:
+        return await sync_to_async(_refusal)(request, REPLY_IN_PROGRESS_DETAIL, status=409, code="reply-in-progress")
+    except services.NothingToRegenerate:
+        return await sync_to_async(_refusal)(request, NOTHING_TO_REGENERATE, status=409, code="nothing-to-regenerate")
+    await _write(start)
+    return await sync_to_async(_pane)(request, start.conversation)
+
+
+@require_http_methods(["GET", "POST"])
+@session_required
+async def edit(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID) -> HttpResponse:
+    """GET: the message as a form to edit it (``?cancel=1``: as it was). POST ``text``: save the new
+    version, answer it, and show its branch; a bad text is a 400 with the sentence."""
+    user = await request.auser()
+    conv = await sync_to_async(_owned)(request, conversation_id)
+    if request.method == "GET":
+        return await sync_to_async(_message_form)(request, conv, message_id)
+    text = request.POST.get("text", "")
+    try:
+        text = services.message_text_clean(text)
+        start = await sync_to_async(services.edit_begin)(
+            user_id=user_id_of(user), conversation_id=conv.pk, message_id=message_id, text=text
+        )
+    except ValidationError as exc:
+        return await sync_to_async(_refusal)(request, exc.messages[0], status=400)
+    except services.MessageMissing:
+        raise Http404("Message not found") from None
+    except services.NotEditable:
+        return await sync_to_async(_refusal)(request, NOT_EDITABLE, status=400)
+    except services.ReplyInProgress:
+        return await sync_to_async(_refusal)(request, REPLY_IN_PROGRESS_DETAIL, status=409, code="reply-in-progress")
+    await _write(start)
+    return await sync_to_async(_pane)(request, start.conversation)
+
+
+def _message_form(request: HttpRequest, conversation: Conversation, message_id: uuid.UUID) -> HttpResponse:
+    try:
+        found, _ = selectors.message_get(conversation=conversation, message_id=message_id)
+    except selectors.MessageNotFound:
+        raise Http404("Message not found") from None
+    context = {
+        "conversation": conversation,
+        "message": found,
+        "editing": request.GET.get("cancel") is None and found.role == "user",
+        "max_chars": services.MESSAGE_MAX_CHARS,
+    }
+    return render(request, "conversations/_message.html", context)
+
+
+@require_POST
+@session_required
+def version(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.UUID) -> HttpResponse:
+    """Show version ``version`` of the turn of ``message_id`` and its branch (the switcher's buttons);
+    the pane comes back at that message."""
+    conv = _owned(request, conversation_id)
+    try:
+        wanted = selectors.version_get(conversation=conv, message_id=message_id, version=request.POST.get("version"))
+        services.version_activate(user_id=conv.user_id, conversation_id=conv.pk, message_id=wanted.pk)
+    except selectors.MessageNotFound:
+        raise Http404("Message not found") from None
+    except services.ReplyInProgress:
+        return _refusal(request, REPLY_IN_PROGRESS_DETAIL, status=409, code="reply-in-progress")
+    return _pane(request, conv, at=wanted.pk)
