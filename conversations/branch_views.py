@@ -1,17 +1,14 @@
 """The page's message actions that make versions (issue 14): Regenerate, Edit, the version switcher.
 
-Thin doors over ``services.regenerate_begin`` / ``edit_begin`` / ``version_activate``, driven by
+Thin doors over ``services.chat_regenerate`` / ``chat_edit`` / ``version_activate``, driven by
 htmx: each answers with the conversation's pane (``_pane.html``) re-rendered as the branch now
-shown, which htmx swaps in whole. A new reply is written by the live generation
-(``live.start_generation``), as for a socket send: the swapped-in pane's socket shows it
-streaming, and if the page has no socket the reply is written all the same (a reload shows it).
-Without JavaScript the forms post and are redirected back to the conversation (PRG).
+shown, which htmx swaps in whole. Like the page's Retry over HTTP, a new reply is answered whole
+before the pane comes back (the button shows the typing indicator meanwhile), and written to the
+end even if the page goes away; a reply that fails shows as failed, with Retry.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import uuid
 
 from asgiref.sync import sync_to_async
@@ -20,27 +17,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from conversations import live, selectors, services
+from conversations import selectors, services
 from conversations.api.errors import REPLY_IN_PROGRESS_DETAIL
+from conversations.assistant import AssistantError
 from conversations.auth import user_id_of
 from conversations.models import Conversation
 from conversations.views import MESSAGE_PAGE, _owned, _refusal, _render_chat, session_required
 
-logger = logging.getLogger(__name__)
-
 NOTHING_TO_REGENERATE = "There is no reply to regenerate: the conversation has moved on. Reload the page."
 NOT_EDITABLE = "Only your own messages can be edited."
-
-
-async def _write(start: services.ChatStart) -> None:
-    """Start the live generation of ``start``'s reply; if the channel layer is down, fail it at once
-    (never left pending; the pane then offers Retry)."""
-    try:
-        await live.publish_closed(list(start.closed))
-        await live.start_generation(start)
-    except Exception:
-        logger.warning("reply %s could not be started", start.reply.pk, exc_info=True)
-        await asyncio.shield(live.fail_unstarted(start))
 
 
 def _pane(request: HttpRequest, conversation: Conversation, *, at: uuid.UUID | None = None) -> HttpResponse:
@@ -62,15 +47,18 @@ async def regenerate(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRe
     user = await request.auser()
     conv = await sync_to_async(_owned)(request, conversation_id)
     try:
-        start = await sync_to_async(services.regenerate_begin)(
+        await services.chat_regenerate(
             user_id=user_id_of(user), conversation_id=conv.pk, reply_id=request.POST.get("reply_id")
         )
     except services.ReplyInProgress:
         return await sync_to_async(_refusal)(request, REPLY_IN_PROGRESS_DETAIL, status=409, code="reply-in-progress")
     except services.NothingToRegenerate:
         return await sync_to_async(_refusal)(request, NOTHING_TO_REGENERATE, status=409, code="nothing-to-regenerate")
-    await _write(start)
-    return await sync_to_async(_pane)(request, start.conversation)
+    except AssistantError:
+        pass  # saved as failed: the pane shows it with Retry
+    except selectors.ConversationNotFound:
+        raise Http404("Conversation not found") from None
+    return await sync_to_async(_pane)(request, conv)
 
 
 @require_http_methods(["GET", "POST"])
@@ -85,9 +73,11 @@ async def edit(request: HttpRequest, conversation_id: uuid.UUID, message_id: uui
     text = request.POST.get("text", "")
     try:
         text = services.message_text_clean(text)
-        start = await sync_to_async(services.edit_begin)(
-            user_id=user_id_of(user), conversation_id=conv.pk, message_id=message_id, text=text
-        )
+        await services.chat_edit(user_id=user_id_of(user), conversation_id=conv.pk, message_id=message_id, text=text)
+    except AssistantError:
+        pass  # the edited message is saved, its reply failed: the pane shows it with Retry
+    except selectors.ConversationNotFound:
+        raise Http404("Conversation not found") from None
     except ValidationError as exc:
         return await sync_to_async(_refusal)(request, exc.messages[0], status=400)
     except services.MessageMissing:
@@ -96,8 +86,7 @@ async def edit(request: HttpRequest, conversation_id: uuid.UUID, message_id: uui
         return await sync_to_async(_refusal)(request, NOT_EDITABLE, status=400)
     except services.ReplyInProgress:
         return await sync_to_async(_refusal)(request, REPLY_IN_PROGRESS_DETAIL, status=409, code="reply-in-progress")
-    await _write(start)
-    return await sync_to_async(_pane)(request, start.conversation)
+    return await sync_to_async(_pane)(request, conv)
 
 
 def _message_form(request: HttpRequest, conversation: Conversation, message_id: uuid.UUID) -> HttpResponse:

@@ -1411,7 +1411,11 @@ async def _turn_detached(
 
 
 async def chat_regenerate(
-    *, user_id: str, conversation_id: uuid.UUID | str, idempotency: idempotency_rules.Idempotency | None = None
+    *,
+    user_id: str,
+    conversation_id: uuid.UUID | str,
+    idempotency: idempotency_rules.Idempotency | None = None,
+    reply_id: object = None,
 ) -> Message:
     """``POST /api/{user_id}/conversations/{id}/regenerate``: a new version of the newest reply.
 
@@ -1422,7 +1426,9 @@ async def chat_regenerate(
         What ``regenerate_begin`` raises, idempotency.IdempotencyKeyInUse (409),
         AssistantError / AssistantTimeout (503 / 504; the new version is marked failed).
     """
-    return await _turn_detached(regenerate_begin, idempotency, user_id=user_id, conversation_id=conversation_id)
+    return await _turn_detached(
+        regenerate_begin, idempotency, user_id=user_id, conversation_id=conversation_id, reply_id=reply_id
+    )
 
 
 async def chat_edit(

@@ -12,7 +12,8 @@ model provider). Tests, other helpers and ``bench/`` use it three ways::
 
 It serves ``POST /v1/chat/completions`` (streaming SSE when ``"stream": true``,
 one JSON body otherwise) and ``GET /v1/models``, over uvicorn, so clients talk to
-it through a real socket.
+it through a real socket. ``fake.requests[i]["model"]`` and ``fake.system_message(i)`` say
+which model and system message a request carried (issue 14).
 
 Switches (attributes of ``FakeOpenAI``, or command-line flags):
 
@@ -47,6 +48,16 @@ Switches (attributes of ``FakeOpenAI``, or command-line flags):
                    ``"tool_choice": "none"`` gets ``reply`` (as real servers do), unless
                    ``honour_tool_choice`` is ``False`` (a model that ignores it).
 
+``models``         the ids ``GET /v1/models`` lists (``MODELS``: several, as real servers list).
+``models_mode``    ``ok``, or ``error500``: ``GET /v1/models`` answers HTTP 500;
+                   ``models_requests`` counts the listings asked for.
+``completion_reply`` / ``completion_mode`` / ``completion_latency``
+                   the reply text, ``mode`` and ``latency`` of non-streamed requests only (a
+                   title request, issue 14), so a test can give the chat and the title different
+                   answers, faults or delays; ``None`` (default): ``reply`` / ``mode`` /
+                   ``latency``. Only ``ok``, ``error500`` and ``ratelimit`` mean something for a
+                   non-streamed answer.
+
 Per request, for a load with a mix of faults: a marker in the last user message,
 ``[fake:<mode>]`` (one of ``MODES``) and/or ``[fake:latency=<seconds>]``, overrides
 ``mode`` / ``latency`` for that request only (``fail_times`` does not apply to it).
@@ -77,6 +88,7 @@ _MARKER = re.compile(r"\[fake:(?:latency=(?P<latency>\d+(?:\.\d+)?)|(?P<mode>[a-
 DEFAULT_REPLY = "Hello from the fake model. This reply arrives in several chunks, as a real one would."
 FOREVER = "forever"
 FOREVER_CALL: dict[str, Any] = {"name": "list_tasks", "arguments": {"status": "all"}}
+MODELS = ("fake-model", "fake-large", "fake-small", "fake-vision")
 
 
 def _event(data: Any) -> bytes:
@@ -126,6 +138,12 @@ class FakeOpenAI:
         self.fail_times = fail_times
         self.tool_script: list[Any] | None = tool_script
         self.honour_tool_choice = True
+        self.models: list[str] = list(MODELS)
+        self.models_mode = "ok"
+        self.models_requests = 0
+        self.completion_reply: str | None = None
+        self.completion_mode: str | None = None
+        self.completion_latency: float | None = None
         self.record = record
         self.requests: list[dict[str, Any]] = []
         self.clients: list[tuple[str, int]] = []
@@ -180,6 +198,8 @@ class FakeOpenAI:
         self.wrong_chunk = WRONG_CHUNK
         self.tool_script = None
         self.honour_tool_choice = True
+        self.models, self.models_mode, self.models_requests = list(MODELS), "ok", 0
+        self.completion_reply = self.completion_mode = self.completion_latency = None
         with self._lock:
             self.requests.clear()
             self.clients.clear()
@@ -189,6 +209,12 @@ class FakeOpenAI:
         """How many TCP connections the recorded requests came over."""
         with self._lock:
             return len(set(self.clients))
+
+    def system_message(self, request_index: int) -> str | None:
+        """The content of the ``{"role": "system"}`` message of ``requests[request_index]``, if any."""
+        with self._lock:
+            messages = self.requests[request_index].get("messages") or []
+        return next((m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "system"), None)
 
     def tool_results(self, request_index: int) -> list[dict[str, Any]]:
         """The ``{"role": "tool", ...}`` messages of ``requests[request_index]``, in order."""
@@ -203,9 +229,13 @@ class FakeOpenAI:
             return
         path, method = scope["path"], scope["method"]
         if method == "GET" and path == "/v1/models":
-            await _json(
-                send, 200, {"object": "list", "data": [{"id": "fake-model", "object": "model", "owned_by": "fake"}]}
-            )
+            with self._lock:
+                self.models_requests += 1
+            if self.models_mode == "error500":
+                await _json(send, 500, _error("The fake model server broke.", "server_error"))
+                return
+            data = [{"id": name, "object": "model", "created": 0, "owned_by": "fake"} for name in self.models]
+            await _json(send, 200, {"object": "list", "data": data})
             return
         if method != "POST" or path != "/v1/chat/completions":
             await _json(send, 404, _error("Not found", "invalid_request_error"))
@@ -217,6 +247,9 @@ class FakeOpenAI:
             return
         mode = self._mode_for_this_request(body, scope.get("client"))
         latency = self.latency
+        if not body.get("stream"):
+            mode = mode if self.completion_mode is None else self.completion_mode
+            latency = latency if self.completion_latency is None else self.completion_latency
         marked_mode, marked_latency = _markers(body)
         mode = marked_mode or mode
         latency = latency if marked_latency is None else marked_latency
@@ -355,7 +388,7 @@ class FakeOpenAI:
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
 
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
-        answer = self._answer(body)
+        answer = self._answer(body) if self.completion_reply is None else self.completion_reply
         message: dict[str, Any]
         if isinstance(answer, str):
             message, finish = {"role": "assistant", "content": answer}, "stop"

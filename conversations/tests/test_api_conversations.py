@@ -50,6 +50,8 @@ def test_the_list_shows_newest_activity_first_with_title_and_message_count(api: 
         "message_count",
         "pinned",
         "archived",
+        "model",  # issue 14
+        "instructions",
     }
 
 

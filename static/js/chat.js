@@ -358,6 +358,7 @@
      *  learns how it ended; one still being written (a repeated key's) is followed to its end. */
     landed(message) {
       decorate(message);
+      htmx.process(message); // its actions (issue 14) are htmx buttons
       if (message.querySelector(".msg__tools")) htmx.trigger(body, "tasks-changed"); // the assistant changed tasks
       const { id, status } = message.dataset;
       this.log.querySelectorAll(`.msg[data-id="${CSS.escape(id)}"]`).forEach((el) => el !== message && el.remove());
@@ -684,7 +685,11 @@
         if (ended && el.isConnected && this.live) {
           el.replaceWith(fresh);
           // Its message too, now with its actions (Edit, Copy: issue 14).
-          turn.querySelectorAll(".msg").forEach((m) => m !== fresh && this.find(m.dataset.id)?.replaceWith(m));
+          turn.querySelectorAll(".msg").forEach((m) => {
+            if (m === fresh) return;
+            this.find(m.dataset.id)?.replaceWith(m);
+            htmx.process(m);
+          });
           this.landed(fresh);
           this.arrived();
           this.el.dispatchEvent(new CustomEvent("chat:turn", { bubbles: true, detail: { turn } }));
@@ -806,6 +811,7 @@
       if (status !== 200) throw new Failure("server", detailOf(html));
       const page = parse(html).querySelector(".msg-page");
       decorate(page);
+      htmx.process(page);
       return page;
     }
 
