@@ -1,6 +1,6 @@
 # Two commands on a fresh machine:
 #   make run   installs into .venv and serves the chat on http://127.0.0.1:8000 (demo user printed)
-#   make test  installs into .venv (and Chromium for the browser tests) and runs the whole suite
+#   make test  installs into .venv (and Chromium and axe-core for the browser tests) and runs the whole suite
 # DATABASE_URL / REDIS_URL are honoured when set (the CI points them at PostgreSQL and Redis).
 
 PYTHON ?= python3

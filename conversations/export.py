@@ -33,7 +33,14 @@ from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
 
 from conversations import selectors, services
-from conversations.models import IN_PROGRESS_STATUSES, TITLE_MAX_LENGTH, Conversation, Message
+from conversations.models import (
+    IN_PROGRESS_STATUSES,
+    INSTRUCTIONS_MAX_CHARS,
+    MODEL_NAME_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+    Conversation,
+    Message,
+)
 
 EXPORT_FORMAT = "chat-export"
 EXPORT_VERSION = 1
@@ -123,9 +130,9 @@ def _conversation_head(row: dict[str, Any]) -> dict[str, Any]:
         "updated_at": _iso(row["updated_at"]),
         "pinned": row["pinned"],
         "archived": row["archived"],
-        # Issue 14 adds a conversation's model and instructions; null until then.
-        "model": None,
-        "instructions": None,
+        # Issue 14: its own model (null: the server's default) and instructions (null: none).
+        "model": row["model"] or None,
+        "instructions": row["instructions"] or None,
     }
 
 
@@ -162,7 +169,7 @@ def _document_chunks(conversations: Iterable[tuple[Conversation, dict[str, Any]]
     yield b"]}\n"
 
 
-_CONVERSATION_FIELDS = ("id", "title", "created_at", "updated_at", "pinned", "archived")
+_CONVERSATION_FIELDS = ("id", "title", "created_at", "updated_at", "pinned", "archived", "model", "instructions")
 
 
 def _row_of(conversation: Conversation) -> dict[str, Any]:
@@ -283,6 +290,8 @@ class _ImportedConversation:
     messages: list[_ImportedMessage]
     # A chat export's own conversation id: the importer's conversation of that id is this one.
     source_id: str = ""
+    model: str = ""  # issue 14: "" is the server's default
+    instructions: str = ""
 
 
 def _fingerprint(*parts: str) -> str:
@@ -449,10 +458,16 @@ def _export_conversation(item: Any, where: str) -> _ImportedConversation:
     source_id = _require(item, "id", str, where)
     if not source_id:
         raise ImportInvalid(f"{where}.id must not be empty")
+    settings_of: dict[str, str] = {}
     for name in ("model", "instructions"):
         value = item.get(name)
         if value is not None and not isinstance(value, str):
             raise ImportInvalid(f"{where}.{name} must be a string or null")
+        settings_of[name] = _storable(value or "").strip()
+    # Issue 14: a model name no server could list is dropped (the default is used); instructions are cut.
+    if len(settings_of["model"]) > MODEL_NAME_MAX_LENGTH:
+        settings_of["model"] = ""
+    settings_of["instructions"] = settings_of["instructions"][:INSTRUCTIONS_MAX_CHARS]
     conversation = _ImportedConversation(
         key=_fingerprint(EXPORT_FORMAT, source_id),
         source_id=source_id,
@@ -462,6 +477,7 @@ def _export_conversation(item: Any, where: str) -> _ImportedConversation:
         pinned=_flag(item, "pinned", where),
         archived=_flag(item, "archived", where),
         messages=messages,
+        **settings_of,
     )
     return conversation
 
@@ -677,6 +693,8 @@ def _import(user_id: str, data: Any) -> ImportResult:
                 pinned=item.pinned,
                 archived=item.archived,
                 import_key=item.key,
+                model=item.model,
+                instructions=item.instructions,
             )
             for item in fresh
         ]

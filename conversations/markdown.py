@@ -88,9 +88,9 @@ def _render_code_block(
     return _code_box(self.code_block(tokens, idx, options, env))
 
 
-_md = MarkdownIt(
-    "commonmark", {"html": False, "linkify": False, "typographer": False, "highlight": _highlight}
-).enable(["table", "strikethrough"])
+_md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False, "highlight": _highlight}).enable(
+    ["table", "strikethrough"]
+)
 _md.add_render_rule("fence", _render_fence)
 _md.add_render_rule("code_block", _render_code_block)
 

@@ -81,9 +81,11 @@ class ExportConversationSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
     pinned = serializers.BooleanField(required=False)
     archived = serializers.BooleanField(required=False)
-    model = serializers.CharField(allow_null=True, allow_blank=True, required=False, help_text="null until issue 14.")
+    model = serializers.CharField(
+        allow_null=True, allow_blank=True, required=False, help_text="Its own model; null: the server's default."
+    )
     instructions = serializers.CharField(
-        allow_null=True, allow_blank=True, required=False, help_text="null until issue 14."
+        allow_null=True, allow_blank=True, required=False, help_text="Its own system prompt; null: none."
     )
     messages = ExportMessageSerializer(many=True)
 

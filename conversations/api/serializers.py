@@ -53,7 +53,9 @@ class ModelChoiceField(StrictCharField):
     """A model for a conversation: one ``GET /api/models`` lists, or "" for the server's default (issue 14)."""
 
 
-@extend_schema_field({"type": "string", "maxLength": INSTRUCTIONS_MAX_CHARS, "pattern": r"^[^\x00]*$"})
+# "+", not "*": a blank-allowed field is published as oneOf [this, {maxLength: 0}], and "" must
+# match only the second (as tasks.api.TaskDescriptionField).
+@extend_schema_field({"type": "string", "maxLength": INSTRUCTIONS_MAX_CHARS, "pattern": r"^[^\x00]+$"})
 class InstructionsField(StrictCharField):
     """A conversation's instructions: up to 4000 characters, no NUL; "" clears them (issue 14)."""
 

@@ -253,6 +253,12 @@ def _search(page) -> None:
     expect(page.locator("#search-results a").first).to_be_visible()
 
 
+def _open_shortcuts(page) -> None:
+    page.get_by_role("log", name="Messages").focus()
+    page.keyboard.press("?")
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+
+
 # name: (width, how to open it)
 OPEN_STATES = {
     "hovered-reply": (1280, _hover_reply),
@@ -265,6 +271,7 @@ OPEN_STATES = {
     "search-results": (1280, _search),
     "conversations-drawer": (360, _open_conversations_drawer),
     "tasks-drawer": (768, _open_tasks_drawer),
+    "shortcuts-dialog": (360, _open_shortcuts),
 }
 
 

@@ -139,16 +139,7 @@ def test_the_json_document_has_the_documented_shape(api: APIClient, owner_id: st
         ("assistant", "stopped"),
         ("assistant", "failed"),
     ]
-    assert set(item["messages"][0]) == {
-        "id",
-        "role",
-        "content",
-        "status",
-        "created_at",
-        "tool_calls",
-        "version",
-        "version_count",
-    }
+    assert set(item["messages"][0]) == {"id", "role", "content", "status", "created_at", "tool_calls"}
     assert item["messages"][5]["tool_calls"][0]["name"] == "add_task"
 
 

@@ -48,7 +48,7 @@ def test_it_highlights_a_known_language_into_token_spans() -> None:
 
 def test_it_shows_the_language_above_the_block_with_a_copy_button() -> None:
     out = render_markdown("Look:\n\n" + fenced("echo hi\n", "bash"))
-    assert out.startswith("<p>Look:</p>\n<div class=\"code\">")
+    assert out.startswith('<p>Look:</p>\n<div class="code">')
     assert '<span class="code__lang">bash</span>' in out
     assert '<button type="button" class="btn btn--small code__copy" aria-label="Copy code">Copy</button>' in out
     assert out.index("code__lang") < out.index("code__copy") < out.index("<pre>")
@@ -90,7 +90,7 @@ def test_very_long_code_is_left_plain() -> None:
     "info",
     [
         '"><script>alert(1)</script>',
-        "\"><img src=x onerror=alert(1)>",
+        '"><img src=x onerror=alert(1)>',
         'python" onmouseover="alert(1)',
         "python onclick=alert(1) style=color:red",
         "js{onload=alert(1)}",
@@ -142,7 +142,7 @@ def test_nh3_still_strips_what_the_highlighter_should_never_produce(monkeypatch)
 
 
 def test_raw_html_in_a_reply_is_still_text() -> None:
-    out = render_markdown("<script>alert(1)</script>\n\n<div class=\"code\"><button onclick=x>Copy</button></div>\n")
+    out = render_markdown('<script>alert(1)</script>\n\n<div class="code"><button onclick=x>Copy</button></div>\n')
     assert "<script>" not in out and "<button" not in out and "<div" not in out
     assert "&lt;script&gt;" in out
 

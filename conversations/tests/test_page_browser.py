@@ -491,12 +491,18 @@ def test_it_offers_the_empty_state_in_dark_mode(browser, live_server, owner) -> 
 
 
 def test_it_can_be_used_with_the_keyboard_only(signed_in, owner_id) -> None:
-    """Visible focus and keyboard use throughout: tab from the top to the composer and send."""
+    """Visible focus and keyboard use throughout: the composer has focus when the conversation opens
+    (issue 14); every control before it, up to "Skip to content", is reached with Shift+Tab; send."""
     make_conversation(owner_id, title="Keyboard", messages=2)
     page = signed_in.new_page()
     page.goto("/chat")
-    page.keyboard.press("Tab")
-    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    expect(composer(page)).to_be_focused()
+    skip = page.get_by_role("link", name="Skip to content")
+    for _ in range(40):
+        page.keyboard.press("Shift+Tab")
+        if skip.evaluate("el => el === document.activeElement"):
+            break
+    expect(skip).to_be_focused()
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline == "solid"
     composer(page).focus()

@@ -66,11 +66,17 @@ def test_the_time_element_has_the_moment_and_the_full_date_on_hover() -> None:
 
 
 def test_every_message_shows_when_it_was_sent(page: Client, owner_id: str) -> None:
-    conv = make_conversation(owner_id, title="Times", messages=2, start=timezone.now() - dt.timedelta(minutes=10, seconds=30))
+    conv = make_conversation(
+        owner_id, title="Times", messages=2, start=timezone.now() - dt.timedelta(minutes=10, seconds=30)
+    )
     body = page.get(f"/chat/{conv.pk}").content.decode()
-    times = re.findall(r'<footer class="msg__meta"><time datetime="([^"]+)" title="[^"]+" data-relative>([^<]+)</time>', body)
+    times = re.findall(
+        r'<footer class="msg__meta"><time datetime="([^"]+)" title="[^"]+" data-relative>([^<]+)</time>', body
+    )
     assert [words for _, words in times] == ["10 min ago", "10 min ago"]
-    stored = [m.created_at.astimezone(dt.UTC).isoformat(timespec="seconds") for m in conv.messages.order_by("created_at")]
+    stored = [
+        m.created_at.astimezone(dt.UTC).isoformat(timespec="seconds") for m in conv.messages.order_by("created_at")
+    ]
     assert [iso for iso, _ in times] == stored
     # The markup the page's script copies for a message it shows before the server's copy: stamped in the browser.
     assert body.count('<footer class="msg__meta"><time data-relative>just now</time></footer>') == 2
@@ -80,7 +86,7 @@ def test_a_message_fetched_alone_shows_its_time_too(page: Client, owner_id: str)
     conv = make_conversation(owner_id, messages=1)
     reply = Message.objects.create(conversation=conv, user_id=owner_id, role="assistant", content="Hi")
     body = page.get(f"/chat/{conv.pk}/messages/{reply.pk}", **HX).content.decode()
-    assert 'data-relative>just now</time>' in body
+    assert "data-relative>just now</time>" in body
 
 
 def test_the_composer_is_focused_when_a_conversation_opens(page: Client, owner_id: str) -> None:

@@ -112,17 +112,6 @@
 
   const signInLink = () => Object.assign(document.createElement("a"), { href: loginUrl(), textContent: "Sign in again" });
 
-  /** Add a copy button to each code block of assistant replies under `root`. */
-  function decorate(root) {
-    root.querySelectorAll?.(".msg__md pre").forEach((pre) => {
-      if (pre.parentElement.classList.contains("code")) return;
-      const wrap = Object.assign(document.createElement("div"), { className: "code" });
-      pre.replaceWith(wrap);
-      wrap.append(pre);
-      wrap.insertAdjacentHTML("beforeend", '<button type="button" class="btn btn--small code__copy" aria-label="Copy code">Copy</button>');
-    });
-  }
-
   /** Copy `text` to the clipboard (the selection way where the Clipboard API is missing: plain HTTP). Also share.js's. */
   async function copyText(text) {
     if (navigator.clipboard?.writeText) {
@@ -167,7 +156,6 @@
       this.bind();
       this.restoreDraft();
       this.refreshComposer();
-      decorate(this.log);
       const found = section.dataset.foundId && this.log.querySelector(`.msg[data-id="${CSS.escape(section.dataset.foundId)}"]`);
       found ? found.scrollIntoView({ block: "center" }) : this.scrollToBottom(); // a search result opens at its message
       requestAnimationFrame(() => this.checkEdges());
@@ -357,7 +345,6 @@
     /** A server-rendered message entered the log: copies the socket made of it go, and the socket
      *  learns how it ended; one still being written (a repeated key's) is followed to its end. */
     landed(message) {
-      decorate(message);
       htmx.process(message); // its actions (issue 14) are htmx buttons
       if (message.querySelector(".msg__tools")) htmx.trigger(body, "tasks-changed"); // the assistant changed tasks
       const { id, status } = message.dataset;
@@ -810,7 +797,6 @@
       const { status, html } = await call(`${this.el.dataset.messagesUrl}${query}`);
       if (status !== 200) throw new Failure("server", detailOf(html));
       const page = parse(html).querySelector(".msg-page");
-      decorate(page);
       htmx.process(page);
       return page;
     }
