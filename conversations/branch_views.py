@@ -1,31 +1,67 @@
 """The page's message actions that make versions (issue 14): Regenerate, Edit, the version switcher.
 
-Thin doors over ``services.chat_regenerate`` / ``chat_edit`` / ``version_activate``, driven by
+Thin doors over ``services.regenerate_begin`` / ``edit_begin`` / ``version_activate``, driven by
 htmx: each answers with the conversation's pane (``_pane.html``) re-rendered as the branch now
-shown, which htmx swaps in whole. Like the page's Retry over HTTP, a new reply is answered whole
-before the pane comes back (the button shows the typing indicator meanwhile), and written to the
-end even if the page goes away; a reply that fails shows as failed, with Retry.
+shown, which htmx swaps in whole.
+
+Served by ASGI (uvicorn, daphne: the way the chat runs), a new reply is written by the live
+generation (``live.start_generation``) and the pane comes back at once with the reply pending: the
+swapped-in pane's socket follows it as it streams (the snapshot handshake of a page opened
+mid-reply, docs/live.md). Under WSGI (no event loop outlives the request) the reply is answered
+whole before the pane comes back, as the page's Retry over HTTP does. Either way it is written to
+the end even if the page goes away, and a failure shows as a failed reply with Retry.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
+from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from conversations import selectors, services
+from conversations import live, selectors, services
 from conversations.api.errors import REPLY_IN_PROGRESS_DETAIL
 from conversations.assistant import AssistantError
 from conversations.auth import user_id_of
 from conversations.models import Conversation
 from conversations.views import MESSAGE_PAGE, _owned, _refusal, _render_chat, session_required
 
+logger = logging.getLogger(__name__)
+
 NOTHING_TO_REGENERATE = "There is no reply to regenerate: the conversation has moved on. Reload the page."
 NOT_EDITABLE = "Only your own messages can be edited."
+
+
+async def _answer(
+    request: HttpRequest, begin: Callable[..., services.ChatStart], answer: Callable[..., Any], **kwargs: Any
+) -> None:
+    """Save the turn with ``begin`` and have its reply written: live under ASGI (streamed to the
+    page's socket), else answered whole with ``answer`` (the HTTP door's whole turn).
+
+    Raises what ``begin`` raises; a reply that fails is saved as failed (not raised).
+    """
+    if not isinstance(request, ASGIRequest):
+        try:
+            await answer(**kwargs)
+        except AssistantError:
+            pass  # saved as failed: the pane shows it with Retry
+        return
+    start = await sync_to_async(begin)(**kwargs)
+    try:
+        await live.publish_closed(list(start.closed))
+        await live.start_generation(start)
+    except Exception:
+        # The channel layer down at that moment: the reply is failed at once, never left pending.
+        logger.warning("reply %s could not be started", start.reply.pk, exc_info=True)
+        await asyncio.shield(live.fail_unstarted(start))
 
 
 def _pane(request: HttpRequest, conversation: Conversation, *, at: uuid.UUID | None = None) -> HttpResponse:
@@ -47,15 +83,18 @@ async def regenerate(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRe
     user = await request.auser()
     conv = await sync_to_async(_owned)(request, conversation_id)
     try:
-        await services.chat_regenerate(
-            user_id=user_id_of(user), conversation_id=conv.pk, reply_id=request.POST.get("reply_id")
+        await _answer(
+            request,
+            services.regenerate_begin,
+            services.chat_regenerate,
+            user_id=user_id_of(user),
+            conversation_id=conv.pk,
+            reply_id=request.POST.get("reply_id"),
         )
     except services.ReplyInProgress:
         return await sync_to_async(_refusal)(request, REPLY_IN_PROGRESS_DETAIL, status=409, code="reply-in-progress")
     except services.NothingToRegenerate:
         return await sync_to_async(_refusal)(request, NOTHING_TO_REGENERATE, status=409, code="nothing-to-regenerate")
-    except AssistantError:
-        pass  # saved as failed: the pane shows it with Retry
     except selectors.ConversationNotFound:
         raise Http404("Conversation not found") from None
     return await sync_to_async(_pane)(request, conv)
@@ -73,9 +112,15 @@ async def edit(request: HttpRequest, conversation_id: uuid.UUID, message_id: uui
     text = request.POST.get("text", "")
     try:
         text = services.message_text_clean(text)
-        await services.chat_edit(user_id=user_id_of(user), conversation_id=conv.pk, message_id=message_id, text=text)
-    except AssistantError:
-        pass  # the edited message is saved, its reply failed: the pane shows it with Retry
+        await _answer(
+            request,
+            services.edit_begin,
+            services.chat_edit,
+            user_id=user_id_of(user),
+            conversation_id=conv.pk,
+            message_id=message_id,
+            text=text,
+        )
     except selectors.ConversationNotFound:
         raise Http404("Conversation not found") from None
     except ValidationError as exc:

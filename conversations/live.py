@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 import uuid
@@ -474,7 +475,10 @@ async def start_generation(start: services.ChatStart, *, client_id: str | None =
     """
     generation = _Generation(start)
     await generation.prepare(client_id=client_id)
-    task = asyncio.create_task(generation.run(), name=f"live-reply-{start.reply.pk}")
+    # In a context of its own: started by a view (the page's Regenerate and Edit, issue 14), the
+    # task must not inherit the request's ThreadSensitiveContext, whose executor ends with the
+    # response (its database calls would then fail with "ThreadSensitiveContext has exited").
+    task = asyncio.create_task(generation.run(), name=f"live-reply-{start.reply.pk}", context=contextvars.Context())
     _running[start.reply.pk] = task
     task.add_done_callback(_generation_done)
     return task

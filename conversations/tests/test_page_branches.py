@@ -1,7 +1,9 @@
 """The page's message actions (issue 14, "On the page"): Regenerate, Edit, the version switcher, Copy.
 
-Async tests (the action views are async: the reply is answered without holding a thread);
-``settled`` waits for any generation still running before the test reads the result.
+Async tests through Django's ``AsyncClient`` (an ASGI request): Regenerate and Edit start a live
+generation in the test's own event loop, and ``settled`` waits for it before the test reads the
+result. The WSGI way (the reply answered before the pane comes back) is driven by
+``test_branches_browser.py`` (pytest-django's live server is WSGI).
 """
 
 from __future__ import annotations
@@ -63,7 +65,9 @@ async def test_regenerate_swaps_in_the_pane_with_a_version_switcher(page: AsyncC
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert 'id="pane"' in html and "reply 2 to Hi" in html and "reply 1 to Hi" not in html
+    # Under ASGI the pane comes back at once, the new reply pending (the page's socket follows it).
+    assert 'id="pane"' in html and "The assistant is still writing this reply" in html and "reply 1 to Hi" not in html
+    await settled()
     html = (await page.get(f"/chat/{conversation_id}")).content.decode()
     assert "reply 2 to Hi" in html and "reply 1 to Hi" not in html
     assert '<span class="versions__count" aria-hidden="true">2 / 2</span>' in html
