@@ -174,6 +174,21 @@ def conversation(owner_id: str) -> Conversation:
         )
     conversation.updated_at = parent.created_at
     conversation.save(update_fields=["updated_at"])
+    # The first reply has an earlier version (issue 14): its version switcher shows "2 / 2".
+    first_reply = Message.objects.filter(conversation=conversation, role="assistant").order_by("created_at").first()
+    Message.objects.create(
+        conversation=conversation,
+        user_id=owner_id,
+        role="assistant",
+        content="An earlier answer.",
+        parent=first_reply.parent,
+        version=1,
+        version_count=2,
+        selected=False,
+        active=False,
+        created_at=first_reply.created_at - dt.timedelta(seconds=1),
+    )
+    Message.objects.filter(pk=first_reply.pk).update(version=2, version_count=2)
     # The sidebar with more than one entry, a pinned one and a date heading.
     Conversation.objects.create(
         user_id=owner_id, title="Trip planning", pinned=True, created_at=start, updated_at=start
@@ -253,6 +268,18 @@ def _search(page) -> None:
     expect(page.locator("#search-results a").first).to_be_visible()
 
 
+def _open_editor(page) -> None:
+    page.locator("#message-log .msg--user").first.hover()
+    page.locator("#message-log .msg--user").first.get_by_role("button", name="Edit").click()
+    expect(page.get_by_role("textbox", name="Edit your message")).to_be_visible()
+
+
+def _open_conversation_settings(page) -> None:
+    page.locator("#conv-header summary").filter(has_text=re.compile(r"^\s*More\s*$")).click()
+    page.get_by_role("link", name="Conversation settings").click()
+    expect(page.get_by_role("dialog").get_by_label("Instructions")).to_be_visible()
+
+
 def _open_shortcuts(page) -> None:
     page.get_by_role("log", name="Messages").focus()
     page.keyboard.press("?")
@@ -272,6 +299,8 @@ OPEN_STATES = {
     "conversations-drawer": (360, _open_conversations_drawer),
     "tasks-drawer": (768, _open_tasks_drawer),
     "shortcuts-dialog": (360, _open_shortcuts),
+    "message-editor": (768, _open_editor),
+    "conversation-settings-dialog": (1280, _open_conversation_settings),
 }
 
 
