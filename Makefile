@@ -10,7 +10,7 @@ AXE := tools/a11y/node_modules/axe-core/axe.min.js
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev run serve test lint format code-css bench bench-quick reliability clean
+.PHONY: install install-dev run serve test lint format code-css messages bench bench-quick reliability clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,15 @@ format: install-dev
 # conversations/markdown.py: run after changing a style or upgrading Pygments.
 code-css: install
 	DJANGO_DEBUG=1 $(BIN)/python manage.py code_css
+
+# The page's languages (README.md, "Languages"): extract the marked text into locale/<language>/LC_MESSAGES/django.po
+# (new entries come untranslated: translate them, then run it again) and compile the .mo files, which are
+# committed so that `make run` needs no gettext. GNU gettext comes from .ci/system-deps.sh when missing.
+I18N_IGNORE := --ignore=.venv --ignore=tools --ignore=bench --ignore=staticfiles --ignore=test-artifacts --ignore=node_modules
+messages: install
+	command -v msgfmt >/dev/null 2>&1 || bash .ci/system-deps.sh
+	DJANGO_DEBUG=1 $(BIN)/python manage.py makemessages --all --add-location file --no-obsolete $(I18N_IGNORE) --ignore='*/tests/*'
+	DJANGO_DEBUG=1 $(BIN)/python manage.py compilemessages $(I18N_IGNORE)
 
 # Benchmarks (BENCHMARKS.md; docs/benchmarks.md): the production server on PostgreSQL under wrk,
 # against a psycopg baseline measured in the same run. bench-quick is a smoke run of about 3 minutes

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What the test suite needs from the system, installed or started when missing (idempotent):
 # Chromium for the browser tests, Node.js and npm (to install axe-core for the accessibility test),
+# GNU gettext (msgfmt: the translations' tests, `make messages`),
 # and PostgreSQL / Redis when DATABASE_URL / REDIS_URL (or TEST_REDIS_URL) point here.
 set -euo pipefail
 
@@ -17,6 +18,14 @@ if ! command -v npm >/dev/null 2>&1; then
   echo "Installing Node.js and npm (Debian packages) for axe-core..."
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+
+# gettext compiles the translations (locale/*/LC_MESSAGES/django.po): conversations/tests/test_i18n.py checks that
+# the committed .mo files are what msgfmt makes of them. `make run` needs none of it (the .mo files are committed).
+if ! command -v msgfmt >/dev/null 2>&1 || ! command -v xgettext >/dev/null 2>&1; then
+  echo "Installing gettext (Debian package) for the translations..."
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null
 fi
 
 if [[ "${DATABASE_URL:-}" == postgres* ]] && command -v pg_lsclusters >/dev/null 2>&1; then

@@ -8,7 +8,10 @@ seconds and reads the worker's CPU time (``/proc/<pid>/stat``) before and after.
     python -m bench.cpu_probe --base /tmp/perf-base [--rounds 3] [--seconds 5] [--clients 4]
 
 ``--base`` is another checkout (e.g. ``git worktree add`` or ``git archive main``);
-without it only this tree is measured. ``--profile DIR`` records this tree's worker with
+without it only this tree is measured. ``--base-database-url`` gives the base tree a database
+of its own, for a change of schema the base code cannot read as fast (issue 14 made the page
+index partial): prepare it once by running this probe from the base tree with
+``BENCH_DATABASE_URL`` set to it. ``--profile DIR`` records this tree's worker with
 py-spy (GIL-held samples, raw folded stacks, one file per endpoint) during each timed load. Uses ``BENCH_DATABASE_URL`` like ``python -m bench``
 (the data must have been loaded by a bench run).
 """
@@ -20,6 +23,7 @@ import os
 import statistics
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from bench import dataset
 from bench.context import DEFAULT_DATABASE_URL, Context, ensure_database, issue_tokens, setup_django
@@ -51,6 +55,11 @@ def endpoints(ctx: Context) -> dict[str, Path]:
     return {name: write_requests(ctx.work_dir / f"{i}.tsv", r) for i, (name, r) in enumerate(rows.items())}
 
 
+def _dsn(database_url: str) -> str:
+    """``database_url`` as a libpq URL for psycopg (as ``Context.dsn``)."""
+    return urlunsplit(("postgresql", *urlsplit(database_url)[1:]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", type=Path, help="the 'before' source tree")
@@ -60,6 +69,7 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated endpoint names")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy raw stacks of this tree per endpoint")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra server env")
+    parser.add_argument("--base-database-url", help="the base tree's own database (already loaded)")
     args = parser.parse_args()
     ctx = Context(
         quick=True,
@@ -82,10 +92,12 @@ def main() -> None:
     cpu: dict[tuple[str, str], list[float]] = {}
     rps: dict[tuple[str, str], list[float]] = {}
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    own_database = {"DATABASE_URL": args.base_database_url} if args.base_database_url else {}
     for round_ in range(args.rounds):
         for label, root in trees.items():
-            dataset.delete_chat_rows(ctx.dsn)
-            server = Server(env=ctx.server_env(**RECOMMENDED, **extra), workers=1, root=root)
+            database = own_database if root != ROOT else {}
+            dataset.delete_chat_rows(_dsn(database.get("DATABASE_URL")) if database else ctx.dsn)
+            server = Server(env=ctx.server_env(**RECOMMENDED, **extra, **database), workers=1, root=root)
             with server:
                 pid = server.worker_pids()[0]
                 for name, file in files.items():

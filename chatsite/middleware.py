@@ -17,10 +17,13 @@ import logging
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
+from django.middleware.locale import LocaleMiddleware
 from django.middleware.security import SecurityMiddleware
+from django.utils import translation
 from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
 
@@ -104,3 +107,30 @@ class InlineCommonMiddleware(InlineMiddlewareMixin, CommonMiddleware):
 
 class InlineXFrameOptionsMiddleware(InlineMiddlewareMixin, XFrameOptionsMiddleware):
     """Django's ``XFrameOptionsMiddleware`` (``X-Frame-Options``), without thread hops."""
+
+
+class PageLocaleMiddleware(InlineMiddlewareMixin, LocaleMiddleware):
+    """Django's ``LocaleMiddleware`` for the page; English under ``/api/`` (issue 16, "Two languages").
+
+    The page's language comes from the language cookie (the settings page's switcher) or the
+    browser's ``Accept-Language``, among ``settings.LANGUAGES``. The API's bodies are the
+    contract's English wording, and DRF's own messages (which it translates) are among them,
+    so a call under ``/api/`` that takes this chain (a session's call: Bearer calls take
+    ``settings.API_MIDDLEWARE``, which has no locale at all) is answered in ``LANGUAGE_CODE``,
+    whatever it asks for. Its hooks read headers, a cookie and the URL configuration only,
+    so they run on the event loop (``InlineMiddlewareMixin``).
+    """
+
+    api_prefix = "/api/"
+
+    def process_request(self, request: HttpRequest) -> None:
+        if request.path_info.startswith(self.api_prefix):
+            translation.activate(settings.LANGUAGE_CODE)
+            request.LANGUAGE_CODE = settings.LANGUAGE_CODE
+            return
+        super().process_request(request)
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        if request.path_info.startswith(self.api_prefix):
+            return response
+        return super().process_response(request, response)

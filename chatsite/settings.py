@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
 from chatsite.env import env_bool, env_choice, env_float, env_int, env_list, env_rate, env_str
@@ -50,6 +51,11 @@ INSTALLED_APPS = [
     "channels",
     "conversations",
     "tasks",
+    # Sign-up, sign-in, password reset (issue 16): django-allauth, with the approval rules in ``accounts``.
+    # Single sign-on adds "allauth.socialaccount" and its providers here later.
+    "allauth",
+    "allauth.account",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -57,12 +63,16 @@ MIDDLEWARE = [
     "chatsite.middleware.AsyncWhiteNoiseMiddleware",  # WhiteNoise, async-capable
     "chatsite.middleware.DatabaseUnavailableMiddleware",  # database down: 503, not 500
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's LocaleMiddleware, inline, except under /api/: the page follows Accept-Language and
+    # the language cookie; the API's bodies keep the contract's English (chatsite/middleware.py).
+    "chatsite.middleware.PageLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",  # async-capable
 ]
 
 # Calls to /api/ with "Authorization: Bearer" use this chain instead (chatsite/handlers.py):
@@ -84,6 +94,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",  # LANGUAGE_CODE, LANGUAGES (<html lang>, the switcher)
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -150,7 +161,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# The page speaks English and French (docs/page.md, "Languages"): the browser's Accept-Language
+# chooses, the switcher in Settings overrides it (the language cookie). The API stays English.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The switcher's choice (Django's set_language at /i18n/setlang/) is kept a year, like any preference.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -172,6 +190,12 @@ STORAGES = {
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/chat"
 LOGOUT_REDIRECT_URL = "login"
+# Django's own backend first: the admin's sign-in and sessions made before allauth keep working;
+# allauth's adds sign-in by e-mail address (accounts/, docs/accounts.md).
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
 # A refused form post on the page almost always means the session or its cookies are
 # gone: say so with a link to sign in, instead of Django's technical 403 (FR-014a).
 CSRF_FAILURE_VIEW = "conversations.views.csrf_failure"
@@ -196,6 +220,7 @@ if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    LANGUAGE_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -209,7 +234,8 @@ REST_FRAMEWORK = {
     # JWT first, so an unauthenticated API call answers 401 with WWW-Authenticate.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "conversations.auth.JWTAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        # DRF's session authentication that refuses accounts awaiting approval (issue 16).
+        "accounts.drf.ApprovedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": [
@@ -330,6 +356,54 @@ ASSISTANT_MODELS_CACHE_SECONDS = env_int("ASSISTANT_MODELS_CACHE_SECONDS", 300, 
 # reply); off, or offline, or when that request fails, the title is the first message's start.
 ASSISTANT_AUTO_TITLES = env_bool("ASSISTANT_AUTO_TITLES", True)
 ASSISTANT_TITLE_TIMEOUT_SECONDS = env_float("ASSISTANT_TITLE_TIMEOUT_SECONDS", 20.0, minimum=0.1, maximum=600.0)
+
+# --- Accounts: sign-up, sign-in, password reset (issue 16; docs/accounts.md) --------
+# django-allauth serves /accounts/; ``accounts`` holds who may sign up and the approval of new accounts.
+
+# closed: only an administrator creates accounts; approval: anyone may sign up, and a staff member
+# approves the account in the admin before it may use the chat; open: anyone may sign up and chat.
+SIGNUP_MODE = env_choice("SIGNUP_MODE", "closed", ("closed", "approval", "open"))
+
+# Mail (password reset, address confirmation): EMAIL_URL, e.g. smtp://user:pass@mail.example.com:587/?tls=True
+# or smtps://...:465 (dj-email-url). Unset: the console in debug, else Django's default (SMTP on localhost:25).
+EMAIL_URL = env_str("EMAIL_URL").strip()
+if EMAIL_URL:
+    try:
+        _email = dj_email_url.parse(EMAIL_URL)
+    except (ValueError, KeyError) as exc:
+        raise ImproperlyConfigured(f"EMAIL_URL is not a valid mail server URL: {exc}") from None
+    if "EMAIL_BACKEND" not in _email:
+        raise ImproperlyConfigured(
+            "EMAIL_URL must start with smtp://, smtps://, submission://, console://, file:// or memory://."
+        )
+    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+    EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+    EMAIL_PORT = _email["EMAIL_PORT"] or (465 if _email["EMAIL_USE_SSL"] else 25)
+    EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+    EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+    EMAIL_USE_TLS = _email["EMAIL_USE_TLS"]
+    EMAIL_USE_SSL = _email["EMAIL_USE_SSL"]
+    EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
+elif DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+# A mail server that hangs must not hold a request for ever (Django's default: no timeout).
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "webmaster@localhost").strip() or "webmaster@localhost"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm"}
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
+# An address given at sign-up gets a confirmation mail; sign-in never waits for it.
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+# Sessions last SESSION_COOKIE_AGE, as with Django's own login before (no "Remember me" box).
+ACCOUNT_SESSION_REMEMBER = True
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if HTTPS else "http"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Chat] "
+# allauth's rate limits (sign-in attempts, sign-ups, reset mails per address) follow AUTH_RATE_LIMIT:
+# on with it (allauth's own figures), off when it is empty (the test suite signs in many times).
+ACCOUNT_RATE_LIMITS = {} if REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth"] else False
 
 # --- Channels -----------------------------------------------------------------
 

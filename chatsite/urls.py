@@ -1,4 +1,4 @@
-"""Top-level routes: the chat page and its tasks panel, the API, its schema and docs, the admin, login."""
+"""Top-level routes: the chat page and its tasks panel, the API, its schema and docs, the admin, accounts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("accounts/", include("django.contrib.auth.urls")),
+    # Sign-in, sign-up, password reset (django-allauth; issue 16): accounts/urls.py.
+    path("accounts/", include("accounts.urls")),
+    # The language switcher (Django's set_language; docs/page.md, "Languages"): POST language, next.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api-auth/", include("rest_framework.urls")),

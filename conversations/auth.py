@@ -34,6 +34,8 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from accounts import approval
+
 logger = logging.getLogger(__name__)
 
 HS_ALGORITHMS = ["HS256"]
@@ -191,7 +193,8 @@ class JWTAuthentication(authentication.BaseAuthentication):
     """DRF authentication for ``Authorization: Bearer <jwt>`` (FR-012).
 
     No ``Authorization`` header: returns ``None`` so the session can authenticate
-    (the browsable API). A Bearer header that fails verification: 401.
+    (the browsable API). A Bearer header that fails verification: 401. A valid token
+    whose subject is a Django user awaiting approval: 403 (``accounts.approval``).
     """
 
     keyword = "Bearer"
@@ -210,6 +213,8 @@ class JWTAuthentication(authentication.BaseAuthentication):
             claims = verify_token(token)
         except (UnicodeDecodeError, InvalidToken):
             raise exceptions.AuthenticationFailed("Invalid or expired JWT token") from None
+        # A Django user whose account awaits approval: 403 (issue 16; no query once seen approved).
+        approval.check_approved(claims["sub"])
         return TokenUser(id=claims["sub"], claims=claims), claims
 
     def authenticate_header(self, request: Any) -> str:

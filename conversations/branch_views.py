@@ -25,6 +25,7 @@ from django.core.exceptions import ValidationError
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from conversations import live, selectors, services
@@ -32,12 +33,13 @@ from conversations.api.errors import REPLY_IN_PROGRESS_DETAIL
 from conversations.assistant import AssistantError
 from conversations.auth import user_id_of
 from conversations.models import Conversation
+from conversations.page_i18n import error_text
 from conversations.views import MESSAGE_PAGE, _owned, _refusal, _render_chat, session_required
 
 logger = logging.getLogger(__name__)
 
-NOTHING_TO_REGENERATE = "There is no reply to regenerate: the conversation has moved on. Reload the page."
-NOT_EDITABLE = "Only your own messages can be edited."
+NOTHING_TO_REGENERATE = gettext_lazy("There is no reply to regenerate: the conversation has moved on. Reload the page.")
+NOT_EDITABLE = gettext_lazy("Only your own messages can be edited.")
 
 
 async def _answer(
@@ -92,7 +94,8 @@ async def regenerate(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRe
             reply_id=request.POST.get("reply_id"),
         )
     except services.ReplyInProgress:
-        return await sync_to_async(_refusal)(request, REPLY_IN_PROGRESS_DETAIL, status=409, code="reply-in-progress")
+        detail = gettext(REPLY_IN_PROGRESS_DETAIL)
+        return await sync_to_async(_refusal)(request, detail, status=409, code="reply-in-progress")
     except services.NothingToRegenerate:
         return await sync_to_async(_refusal)(request, NOTHING_TO_REGENERATE, status=409, code="nothing-to-regenerate")
     except selectors.ConversationNotFound:
@@ -124,13 +127,14 @@ async def edit(request: HttpRequest, conversation_id: uuid.UUID, message_id: uui
     except selectors.ConversationNotFound:
         raise Http404("Conversation not found") from None
     except ValidationError as exc:
-        return await sync_to_async(_refusal)(request, exc.messages[0], status=400)
+        return await sync_to_async(_refusal)(request, error_text(exc), status=400)
     except services.MessageMissing:
         raise Http404("Message not found") from None
     except services.NotEditable:
         return await sync_to_async(_refusal)(request, NOT_EDITABLE, status=400)
     except services.ReplyInProgress:
-        return await sync_to_async(_refusal)(request, REPLY_IN_PROGRESS_DETAIL, status=409, code="reply-in-progress")
+        detail = gettext(REPLY_IN_PROGRESS_DETAIL)
+        return await sync_to_async(_refusal)(request, detail, status=409, code="reply-in-progress")
     return await sync_to_async(_pane)(request, conv)
 
 
@@ -160,5 +164,5 @@ def version(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.U
     except selectors.MessageNotFound:
         raise Http404("Message not found") from None
     except services.ReplyInProgress:
-        return _refusal(request, REPLY_IN_PROGRESS_DETAIL, status=409, code="reply-in-progress")
+        return _refusal(request, gettext(REPLY_IN_PROGRESS_DETAIL), status=409, code="reply-in-progress")
     return _pane(request, conv, at=wanted.pk)

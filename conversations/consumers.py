@@ -5,7 +5,7 @@ Protocol (docs/live.md): the server sends ``ready``, ``conversation.created``,
 ``reply.finished``, ``conversation.title`` and ``error``; the client sends ``send``, ``stop``, ``retry``
 and ``sync``. Every error is ``{"type": "error", "error", "detail"}`` (contract:
 Errors; FR-014). A refused socket is accepted, told why, then closed with a code:
-4401 not signed in or bad token (FR-012), 4404 not one of the user's
+4401 not signed in, bad token (FR-012) or an account awaiting approval, 4404 not one of the user's
 conversations (FR-011, SC-006: same answer as a missing one).
 """
 
@@ -20,7 +20,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_noop
 
+from accounts import approval
 from conversations import idempotency, live, selectors, services
 from conversations.api.errors import (
     DATABASE_DOWN,
@@ -36,12 +38,17 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_UNAVAILABLE = 1011
-LIVE_UNAVAILABLE = "Live updates are unavailable right now; messages are still sent and saved."
+# The protocol's details are English; the page's script shows these translated (conversations/page_text.py).
+LIVE_UNAVAILABLE = gettext_noop("Live updates are unavailable right now; messages are still sent and saved.")
 CLIENT_ID_MAX_CHARS = 100
 CLIENT_ID_INVALID_DETAIL = f"client_id must be 1 to {CLIENT_ID_MAX_CHARS} visible ASCII characters (e.g. a UUID)."
-CLIENT_ID_REUSED_DETAIL = "This message id was already used for a different message. Reload the page and send it again."
+CLIENT_ID_REUSED_DETAIL = gettext_noop(
+    "This message id was already used for a different message. Reload the page and send it again."
+)
 FAILED_TO_START_ERROR = "Assistant unavailable"
-FAILED_TO_START_DETAIL = "Your message is saved, but the assistant could not start answering. Press Retry in a moment."
+FAILED_TO_START_DETAIL = gettext_noop(
+    "Your message is saved, but the assistant could not start answering. Press Retry in a moment."
+)
 
 
 def _client_key(client_id: str) -> str:
@@ -70,6 +77,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.send_json(_error("Unauthorized", "Your session has expired. Please sign in again."))
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        if await approval.ais_pending(user_id_of(user)):
+            # Refused as a bad token is (issue 16), saying why.
+            await self.send_json(_error(approval.PENDING_ERROR, approval.PENDING_DETAIL))
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.user_id = user_id_of(user)

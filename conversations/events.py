@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from channels.layers import BaseChannelLayer, get_channel_layer
+from django.utils.translation import gettext_noop
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -24,14 +25,16 @@ logger = logging.getLogger(__name__)
 LAYER_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
 FAILED_ERROR = "Assistant unavailable"
-FAILED_DETAIL = "The assistant could not answer right now. Please try again."
+# Sent in English (the protocol's wording); the page shows the details translated (issue 16:
+# conversations/page_text.py gives its scripts the translations, views translate them with gettext).
+FAILED_DETAIL = gettext_noop("The assistant could not answer right now. Please try again.")
 TIMEOUT_ERROR = "Assistant timeout"
-TIMEOUT_DETAIL = "The assistant took too long to answer. Please try again."
+TIMEOUT_DETAIL = gettext_noop("The assistant took too long to answer. Please try again.")
 BUSY_ERROR = "Assistant busy"
-BUSY_DETAIL = "The assistant is busy right now. Please wait a moment, then try again."
-INTERRUPTED_DETAIL = "The reply was interrupted. Please try again."
+BUSY_DETAIL = gettext_noop("The assistant is busy right now. Please wait a moment, then try again.")
+INTERRUPTED_DETAIL = gettext_noop("The reply was interrupted. Please try again.")
 DELETED_ERROR = "Not found"
-DELETED_DETAIL = "This conversation was deleted."
+DELETED_DETAIL = gettext_noop("This conversation was deleted.")
 
 
 def conversation_group(conversation_id: uuid.UUID | str) -> str:

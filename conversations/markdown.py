@@ -19,7 +19,9 @@ import re
 from collections.abc import Sequence
 
 import nh3
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml, unescapeAll
 from markdown_it.renderer import RendererHTML
@@ -137,4 +139,16 @@ def render_markdown(text: str) -> SafeString:
         ``rel="noopener noreferrer nofollow"`` and only http(s)/mailto URLs; code blocks
         highlighted, in a ``<div class="code">`` with their language and a Copy button.
     """
-    return mark_safe(_cleaner.clean(_md.render(text)))  # noqa: S308 - nh3 just sanitised it
+    html = _cleaner.clean(_md.render(text))
+    if _COPY_BUTTON in html:
+        html = html.replace(_COPY_BUTTON, _copy_button())  # ours, sanitised as written: in the page's language
+    return mark_safe(html)  # noqa: S308 - nh3 just sanitised it; the Copy buttons are ours, their words escaped
+
+
+def _copy_button() -> str:
+    """The code blocks' Copy button in the active language (issue 16); ``_COPY_BUTTON`` in English."""
+    return format_html(
+        '<button type="button" class="btn btn--small code__copy" aria-label="{}">{}</button>',
+        gettext("Copy code"),
+        gettext("Copy"),
+    )

@@ -33,6 +33,7 @@ from django.db import connection
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.db.models.functions import Length, Replace
 from django.db.models.lookups import LessThanOrEqual
+from django.utils.translation import gettext_noop
 
 from conversations.models import TITLE_MAX_LENGTH, Conversation, Message
 
@@ -84,10 +85,12 @@ def query_clean(query: str) -> str:
         ValidationError: empty or whitespace only, or over ``QUERY_MAX_CHARS`` characters.
     """
     if len(query) > QUERY_MAX_CHARS:
-        raise ValidationError(f"Search query must be at most {QUERY_MAX_CHARS} characters")
+        raise ValidationError(
+            gettext_noop("Search query must be at most %(limit)s characters"), params={"limit": QUERY_MAX_CHARS}
+        )
     cleaned = query.strip()
     if not cleaned:
-        raise ValidationError("Search query cannot be empty")
+        raise ValidationError(gettext_noop("Search query cannot be empty"))
     return cleaned
 
 

@@ -31,10 +31,10 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import CharField, Max, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_noop
 
 from chatsite.handlers import database_threads
 from conversations import catalog, events, liveness, selectors
@@ -144,12 +144,14 @@ def message_text_clean(text: str) -> str:
         django.core.exceptions.ValidationError: with a sentence for a person.
     """
     if not text or not text.strip():
-        raise ValidationError("Message content cannot be empty", code="blank")
+        raise ValidationError(gettext_noop("Message content cannot be empty"), code="blank")
     if len(text) > MESSAGE_MAX_CHARS:
         raise ValidationError(
-            f"Message is too long: {len(text)} characters, the limit is {MESSAGE_MAX_CHARS}", code="max_length"
+            gettext_noop("Message is too long: %(length)s characters, the limit is %(limit)s"),
+            code="max_length",
+            params={"length": len(text), "limit": MESSAGE_MAX_CHARS},
         )
-    text_reject_unstorable(text, what="Message")
+    text_reject_unstorable(text, what=gettext_noop("Message"))
     return text
 
 
@@ -163,11 +165,15 @@ def title_clean(title: str) -> str:
         django.core.exceptions.ValidationError: blank, over 200 characters, NUL or lone surrogates.
     """
     if len(title) > TITLE_MAX_LENGTH:
-        raise ValidationError(f"Title is too long: the limit is {TITLE_MAX_LENGTH} characters", code="max_length")
+        raise ValidationError(
+            gettext_noop("Title is too long: the limit is %(limit)s characters"),
+            code="max_length",
+            params={"limit": TITLE_MAX_LENGTH},
+        )
     title = title.strip()
     if not title:
-        raise ValidationError("Title cannot be empty", code="blank")
-    text_reject_unstorable(title, what="Title")
+        raise ValidationError(gettext_noop("Title cannot be empty"), code="blank")
+    text_reject_unstorable(title, what=gettext_noop("Title"))
     return title
 
 
@@ -180,12 +186,17 @@ def text_reject_unstorable(text: str, *, what: str) -> None:
         ValidationError: ``"<what> cannot contain NUL characters"`` or
             ``"<what> contains invalid Unicode (a lone surrogate)"``.
     """
+    # The page translates them, ``what`` too (conversations/page_i18n.py); the API sends them as they are.
     if "\x00" in text:
-        raise ValidationError(f"{what} cannot contain NUL characters", code="nul")
+        raise ValidationError(gettext_noop("%(what)s cannot contain NUL characters"), code="nul", params={"what": what})
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValidationError(f"{what} contains invalid Unicode (a lone surrogate)", code="surrogate") from None
+        raise ValidationError(
+            gettext_noop("%(what)s contains invalid Unicode (a lone surrogate)"),
+            code="surrogate",
+            params={"what": what},
+        ) from None
 
 
 def title_from_message(text: str) -> str:
@@ -220,8 +231,9 @@ def model_clean(name: str) -> str:
     if name not in catalog.models_offered().models:
         shown = name if len(name) <= 80 else name[:80] + "…"
         raise ValidationError(
-            f"Unknown model “{shown}”: choose one of the models the server offers (GET /api/models).",
+            gettext_noop("Unknown model “%(model)s”: choose one of the models the server offers (GET /api/models)."),
             code="unknown_model",
+            params={"model": shown},
         )
     return name
 
@@ -237,10 +249,11 @@ def instructions_clean(text: str) -> str:
     """
     if len(text) > INSTRUCTIONS_MAX_CHARS:
         raise ValidationError(
-            f"Instructions are too long: {len(text)} characters, the limit is {INSTRUCTIONS_MAX_CHARS}",
+            gettext_noop("Instructions are too long: %(length)s characters, the limit is %(limit)s"),
             code="max_length",
+            params={"length": len(text), "limit": INSTRUCTIONS_MAX_CHARS},
         )
-    text_reject_unstorable(text, what="Instructions")
+    text_reject_unstorable(text, what=gettext_noop("Instructions"))
     return text.strip()
 
 
@@ -248,8 +261,10 @@ def instructions_clean(text: str) -> str:
 
 
 def conversation_create(*, user_id: str, title: str = "") -> Conversation:
-    """Create an empty conversation owned by ``user_id`` (FR-010), with the person's last model (issue 14)."""
-    return Conversation.objects.create(user_id=user_id, title=title, model=last_model_choice(user_id))
+    """Create an empty conversation owned by ``user_id`` (FR-010), with the person's last model (issue 14)
+    and default instructions (issue 16)."""
+    model, instructions = preferences_for_new(user_id)
+    return Conversation.objects.create(user_id=user_id, title=title, model=model, instructions=instructions)
 
 
 @transaction.atomic
@@ -264,13 +279,22 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     return conversation
 
 
-def last_model_choice(user_id: str) -> Coalesce:
-    """The model ``user_id`` chose last (``Preference.model``), ``""`` if none, as an expression
-    of the ``INSERT`` that creates a conversation: new conversations take it (issue 14) without a
-    statement of their own (a new chat turn stays two INSERTs, issue 6). The saved conversation
-    reads it back (``RETURNING``: the field has a database default)."""
-    chosen = Preference.objects.filter(user_id=user_id).values("model")[:1]
-    return Coalesce(Subquery(chosen), Value(""), output_field=CharField())
+def preferences_for_new(user_id: str) -> tuple[str, str]:
+    """``(model, instructions)`` a new conversation of ``user_id`` takes: the model chosen last
+    (issue 14) and the default instructions of the settings page (issue 16), from ``Preference``;
+    ``("", "")`` without one.
+
+    One plain statement on the primary key, hand-written: every new chat turn makes it, and the
+    ORM's compilation of the same read (or of two scalar subqueries in the ``INSERT``) cost a new
+    turn 0.4 ms of CPU per subquery (``bench.cpu_probe``, bench/NOTES.md).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_PREFERENCES_SQL, [user_id])
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else ("", "")
+
+
+_PREFERENCES_SQL = f"SELECT model, instructions FROM {Preference._meta.db_table} WHERE user_id = %s"  # noqa: S608 (a table name)
 
 
 @transaction.atomic
@@ -627,12 +651,14 @@ def _chat_begin(
     parent_id: uuid.UUID | None = None
     if conversation_id is None:
         now = timezone.now()
+        model, instructions = preferences_for_new(user_id)
         conversation = Conversation.objects.create(
             user_id=user_id,
             title=title_from_message(text),
             created_at=now,
             updated_at=now + _ONE_MICROSECOND,
-            model=last_model_choice(user_id),  # in the same INSERT (issue 14)
+            model=model,
+            instructions=instructions,
         )
     else:
         conversation = _locked_conversation(user_id=user_id, conversation_id=conversation_id)

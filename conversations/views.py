@@ -31,10 +31,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dates import MONTHS
+from django.utils.text import capfirst
+from django.utils.translation import gettext, gettext_noop, pgettext
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
+from accounts import approval
+from accounts.views import awaiting_approval
 from conversations import events, idempotency, selectors, services
 from conversations import search as conversation_search
 from conversations.api.errors import (
@@ -48,18 +52,20 @@ from conversations.assistant import AssistantBusy, AssistantError, AssistantTime
 from conversations.auth import user_id_of
 from conversations.forms import MessageForm, RenameForm
 from conversations.models import Conversation, Message
+from conversations.page_i18n import error_text
 
 SIDEBAR_PAGE = 30
 SEARCH_RESULTS = 20
 MESSAGE_PAGE = selectors.PAGE_LIMIT_DEFAULT
 
-# The pane's failure sentences (FR-014a); the client-side ones live in static/js/chat.js.
+# The pane's failure sentences (FR-014a); the client-side ones are in conversations/page_text.py.
+# English msgids (some shared with the API and the socket), translated where they are shown (issue 16).
 ASSISTANT_FAILED = events.FAILED_DETAIL
 ASSISTANT_BUSY = events.BUSY_DETAIL
-ASSISTANT_TIMED_OUT = "Request timed out. Please try again."
-SESSION_EXPIRED = "Your session has expired. Please sign in again."
-NOTHING_TO_RETRY = "There is nothing to retry: the reply has already arrived."
-KEY_REUSED = "This message was already sent with a different text. Reload the page, then send it again."
+ASSISTANT_TIMED_OUT = gettext_noop("Request timed out. Please try again.")
+SESSION_EXPIRED = gettext_noop("Your session has expired. Please sign in again.")
+NOTHING_TO_RETRY = gettext_noop("There is nothing to retry: the reply has already arrived.")
+KEY_REUSED = gettext_noop("This message was already sent with a different text. Reload the page, then send it again.")
 
 View = Callable[..., Any]
 
@@ -81,7 +87,7 @@ def _login_url(next_path: str) -> str:
 
 
 def _session_expired_fragment(request: HttpRequest, *, status: int) -> HttpResponse:
-    context = {"login_url": _login_url(_htmx_current_path(request)), "detail": SESSION_EXPIRED}
+    context = {"login_url": _login_url(_htmx_current_path(request)), "detail": gettext(SESSION_EXPIRED)}
     return HttpResponse(render_to_string("conversations/_session_expired.html", context), status=status)
 
 
@@ -97,7 +103,8 @@ def session_required(view: View) -> View:
 
     A redirect to the login page would be followed by the browser and its HTML
     swapped into the pane; the fragment instead says "Your session has expired"
-    with a link to sign in again (FR-014a).
+    with a link to sign in again (FR-014a). A signed-in person whose account awaits
+    approval is sent to the waiting page instead (issue 16, ``accounts.approval``).
     """
     if iscoroutinefunction(view):
 
@@ -106,6 +113,8 @@ def session_required(view: View) -> View:
             user = await request.auser()
             if not user.is_authenticated:
                 return _session_expired(request)
+            if await approval.ais_pending(user.pk):  # issue 16: no query once seen approved
+                return awaiting_approval(request)
             return await view(request, *args, **kwargs)
 
         return async_wrapper
@@ -114,6 +123,8 @@ def session_required(view: View) -> View:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return _session_expired(request)
+        if approval.is_pending(request.user.pk):
+            return awaiting_approval(request)
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -141,18 +152,18 @@ def shelf_group(conversation: Conversation, *, today: dt.date) -> str:
     "Today", "Yesterday", "Previous 7 days", "Previous 30 days", then its month ("October 2026").
     """
     if conversation.pinned:
-        return "Pinned"
+        return pgettext("sidebar heading", "Pinned")
     day = timezone.localtime(conversation.updated_at).date()
     age = (today - day).days
     if age <= 0:
-        return "Today"
+        return gettext("Today")
     if age == 1:
-        return "Yesterday"
+        return gettext("Yesterday")
     if age <= 7:
-        return "Previous 7 days"
+        return gettext("Previous 7 days")
     if age <= 30:
-        return "Previous 30 days"
-    return f"{MONTHS[day.month]} {day.year}"
+        return gettext("Previous 30 days")
+    return f"{capfirst(MONTHS[day.month])} {day.year}"
 
 
 def _sidebar(user_id: str, offset: int = 0, *, archived: bool = False, after_group: str = "") -> dict[str, Any]:
@@ -166,7 +177,7 @@ def _sidebar(user_id: str, offset: int = 0, *, archived: bool = False, after_gro
     today = timezone.localdate()
     previous = after_group
     for row in rows:
-        row.group = "Archived" if archived else shelf_group(row, today=today)  # type: ignore[attr-defined]
+        row.group = pgettext("sidebar heading", "Archived") if archived else shelf_group(row, today=today)  # type: ignore[attr-defined]
         row.group_start = row.group != previous  # type: ignore[attr-defined]
         previous = row.group  # type: ignore[attr-defined]
     return {
@@ -302,9 +313,10 @@ def message(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.U
     except selectors.MessageNotFound:
         raise Http404("Message not found") from None
     failed = found.role == Message.Role.ASSISTANT and found.status == Message.Status.FAILED
-    error = {"timeout": ASSISTANT_TIMED_OUT, "busy": ASSISTANT_BUSY}.get(
+    reason = {"timeout": ASSISTANT_TIMED_OUT, "busy": ASSISTANT_BUSY}.get(
         request.GET.get("reason", ""), ASSISTANT_FAILED
     )
+    error = gettext(reason)
     turn = [found]
     if found.role == Message.Role.ASSISTANT and found.parent_id is not None and found.is_finished:
         # The message it answers too: a message sent live gets its actions (Edit, Copy) this way (issue 14).
@@ -350,7 +362,7 @@ def search(request: HttpRequest) -> HttpResponse:
                 user_id=user_id_of(request.user), query=conversation_search.query_clean(text), limit=SEARCH_RESULTS
             )
         except ValidationError as exc:
-            error = exc.messages[0]
+            error = error_text(exc)
     context = {"results": results, "query": text.strip(), "error": error}
     template = "conversations/_search_results.html" if request.htmx else "conversations/search.html"
     return render(request, template, context)
@@ -380,10 +392,10 @@ def _idempotency_of(
 def _assistant_failure(exc: AssistantError) -> tuple[int, str]:
     """The status and the pane's sentence for a reply the assistant could not give (FR-014a)."""
     if isinstance(exc, AssistantTimeout):
-        return 504, ASSISTANT_TIMED_OUT
+        return 504, gettext(ASSISTANT_TIMED_OUT)
     if isinstance(exc, AssistantBusy):
-        return 503, ASSISTANT_BUSY
-    return 503, ASSISTANT_FAILED
+        return 503, gettext(ASSISTANT_BUSY)
+    return 503, gettext(ASSISTANT_FAILED)
 
 
 def _refusal(request: HttpRequest, detail: str, *, status: int, code: str = "") -> HttpResponse:
@@ -416,15 +428,15 @@ async def send(request: HttpRequest, conversation_id: uuid.UUID | None = None) -
         key = _idempotency_of(request, operation=idempotency.CHAT, conversation_id=conversation_id, text=text)
         start = await services.chat_start(user_id=user_id, conversation_id=conversation_id, text=text, idempotency=key)
     except ValidationError as exc:
-        form.add_error("text", exc.messages[0])
+        form.add_error("text", error_text(exc))
         return await sync_to_async(_invalid_message)(request, form, conversation_id)
     except selectors.ConversationNotFound:
         raise Http404("Conversation not found") from None
     except services.ReplyInProgress:
-        form.add_error("text", REPLY_IN_PROGRESS_DETAIL)
+        form.add_error("text", gettext(REPLY_IN_PROGRESS_DETAIL))
         return await sync_to_async(_invalid_message)(request, form, conversation_id, status=409)
     except idempotency.IdempotencyKeyReused:
-        form.add_error("text", KEY_REUSED)
+        form.add_error("text", gettext(KEY_REUSED))
         return await sync_to_async(_invalid_message)(request, form, conversation_id, status=422)
     reply, status, error = start.reply, 200, None
     try:
@@ -449,7 +461,7 @@ async def send(request: HttpRequest, conversation_id: uuid.UUID | None = None) -
 def _invalid_message(
     request: HttpRequest, form: MessageForm, conversation_id: uuid.UUID | None, *, status: int = 400
 ) -> HttpResponse:
-    detail = " ".join(form.errors.get("text", [])) or "The message could not be sent."
+    detail = " ".join(form.errors.get("text", [])) or gettext("The message could not be sent.")
     if request.htmx:
         return _refusal(request, detail, status=status)
     conv = _owned(request, conversation_id) if conversation_id else None
@@ -482,19 +494,20 @@ async def retry(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespons
         key = _idempotency_of(request, operation=idempotency.RETRY, conversation_id=conv.pk)
         turn = [await services.chat_retry(user_id=user_id_of(user), conversation_id=conv.pk, idempotency=key)]
     except ValidationError as exc:
-        return await sync_to_async(_refusal)(request, exc.messages[0], status=400)
+        return await sync_to_async(_refusal)(request, error_text(exc), status=400)
     except selectors.ConversationNotFound:
         raise Http404("Conversation not found") from None
     except services.ReplyInProgress:
         if not request.htmx:
             return redirect("conversation", conversation_id=conv.pk)
-        return await sync_to_async(_refusal)(request, REPLY_IN_PROGRESS_DETAIL, status=409, code="reply-in-progress")
+        detail = gettext(REPLY_IN_PROGRESS_DETAIL)
+        return await sync_to_async(_refusal)(request, detail, status=409, code="reply-in-progress")
     except services.NothingToRetry:
         if not request.htmx:
             return redirect("conversation", conversation_id=conv.pk)
-        return await sync_to_async(_refusal)(request, NOTHING_TO_RETRY, status=409, code="nothing-to-retry")
+        return await sync_to_async(_refusal)(request, gettext(NOTHING_TO_RETRY), status=409, code="nothing-to-retry")
     except idempotency.IdempotencyKeyReused:
-        return await sync_to_async(_refusal)(request, KEY_REUSED, status=422)
+        return await sync_to_async(_refusal)(request, gettext(KEY_REUSED), status=422)
     except idempotency.IdempotencyKeyInUse:
         status = 202
     except AssistantError as exc:
@@ -567,8 +580,10 @@ def _is_api(request: HttpRequest) -> bool:
 
 
 def _error_page(request: HttpRequest, status: int, title: str, detail: str) -> HttpResponse:
+    """The contract's English body under ``/api/``; elsewhere ``title`` and ``detail`` (English msgids) translated."""
     if _is_api(request):
         return json_error(status, title, detail)
+    title, detail = gettext(title), gettext(detail)
     if getattr(request, "htmx", False):
         return render(request, "conversations/_error.html", {"detail": detail}, status=status)
     return render(request, "error.html", {"title": title, "detail": detail}, status=status)
@@ -576,20 +591,25 @@ def _error_page(request: HttpRequest, status: int, title: str, detail: str) -> H
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return _error_page(
-        request, 400, "Bad request", "The request could not be understood. Please check it and try again."
+        request,
+        400,
+        gettext_noop("Bad request"),
+        gettext_noop("The request could not be understood. Please check it and try again."),
     )
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error_page(request, 403, "Forbidden", "You do not have permission to see this page.")
+    return _error_page(
+        request, 403, gettext_noop("Forbidden"), gettext_noop("You do not have permission to see this page.")
+    )
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error_page(request, 404, "Not found", "The requested resource was not found.")
+    return _error_page(request, 404, gettext_noop("Not found"), gettext_noop("The requested resource was not found."))
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return _error_page(request, 500, "Internal server error", INTERNAL_DETAIL)
+    return _error_page(request, 500, gettext_noop("Internal server error"), INTERNAL_DETAIL)
 
 
 def service_unavailable(request: HttpRequest) -> HttpResponse:
@@ -600,7 +620,7 @@ def service_unavailable(request: HttpRequest) -> HttpResponse:
     """
     if _is_api(request):
         return json_error(503, UNAVAILABLE_ERROR, UNAVAILABLE_DETAIL)
-    context = {"title": UNAVAILABLE_ERROR, "detail": UNAVAILABLE_DETAIL, "user": AnonymousUser()}
+    context = {"title": gettext(UNAVAILABLE_ERROR), "detail": gettext(UNAVAILABLE_DETAIL), "user": AnonymousUser()}
     if getattr(request, "htmx", False):
         response = render(request, "conversations/_error.html", context, status=503)
     else:
@@ -615,5 +635,9 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         return json_error(403, "Forbidden", "CSRF verification failed. Sign in again and retry.")
     if getattr(request, "htmx", False):
         return _session_expired_fragment(request, status=403)
-    context = {"title": "Session expired", "detail": SESSION_EXPIRED, "login_url": _login_url(request.path)}
+    context = {
+        "title": gettext("Session expired"),
+        "detail": gettext(SESSION_EXPIRED),
+        "login_url": _login_url(request.path),
+    }
     return render(request, "error.html", context, status=403)

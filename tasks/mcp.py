@@ -8,7 +8,8 @@ low-level ``Server`` and its ``StreamableHTTPSessionManager``) and checks who is
   (``conversations.auth.verify_token``). No token, or one that fails, is answered 401
   with the contract's body and ``WWW-Authenticate: Bearer`` before the SDK sees the
   request. The token's subject is the user every tool acts for; a ``user_id`` in the
-  arguments is ignored (``tasks.tools.call_tool``).
+  arguments is ignored (``tasks.tools.call_tool``). A Django user whose account awaits
+  approval is answered 403 (issue 16, ``accounts.approval``).
 * **Hosts**: the SDK's DNS-rebinding protection is off in favour of Django's own check:
   the ``Host`` header must match ``ALLOWED_HOSTS`` (``HttpRequest.get_host``, so
   ``USE_X_FORWARDED_HOST`` and the ``DEBUG`` defaults behave as on every other path),
@@ -40,7 +41,7 @@ from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 
 from chatsite.handlers import serving_request
 from chatsite.limits import send_error
@@ -203,7 +204,11 @@ class MCPDoor:
             await send_error(send, 400, "Bad request", BAD_REQUEST_DETAIL)
             return
         # A JWKS fetch may block on the network: not on the event loop.
-        user = await sync_to_async(_authenticate, thread_sensitive=False)(request)
+        try:
+            user = await sync_to_async(_authenticate, thread_sensitive=False)(request)
+        except PermissionDenied as exc:  # an account awaiting approval (issue 16)
+            await send_error(send, 403, "Forbidden", str(exc.detail))
+            return
         if user is None:
             await send_error(
                 send, 401, "Unauthorized", UNAUTHORIZED_DETAIL, headers=[(b"www-authenticate", b'Bearer realm="mcp"')]

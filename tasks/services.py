@@ -13,6 +13,7 @@ from typing import Literal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from conversations.services import text_reject_unstorable
 from tasks.models import TASK_DESCRIPTION_MAX_LENGTH, TASK_TITLE_MAX_LENGTH, Task, TaskCounter
@@ -43,12 +44,17 @@ def task_title_clean(title: object) -> str:
     """
     if not isinstance(title, str):
         raise ValidationError("Title must be text", code="invalid")
+    # The panel shows these translated (conversations/page_i18n.py); the API and the tools, as they are.
     if len(title) > TASK_TITLE_MAX_LENGTH:
-        raise ValidationError(f"Title is too long: the limit is {TASK_TITLE_MAX_LENGTH} characters", code="max_length")
+        raise ValidationError(
+            gettext_noop("Title is too long: the limit is %(limit)s characters"),
+            code="max_length",
+            params={"limit": TASK_TITLE_MAX_LENGTH},
+        )
     title = title.strip()
     if not title:
-        raise ValidationError("Title cannot be empty", code="blank")
-    text_reject_unstorable(title, what="Title")
+        raise ValidationError(gettext_noop("Title cannot be empty"), code="blank")
+    text_reject_unstorable(title, what=gettext_noop("Title"))
     return title
 
 

@@ -23,8 +23,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
+from django.utils import translation
+from django.utils.translation import gettext, ngettext
 
 from conversations.assistant.base import ToolCall, ToolSpec
 from tasks import services
@@ -222,6 +225,11 @@ class Toolbox:
 
     specs = SPECS
 
+    @staticmethod
+    def summary_text(call: dict[str, Any]) -> str:
+        """The page's line about a stored call, in the page's language (conversations/templatetags/chat.py)."""
+        return summary_text(call)
+
     def __init__(
         self,
         *,
@@ -250,9 +258,18 @@ class Toolbox:
 def summary(call: dict[str, Any]) -> str:
     """One line for a person about a stored tool call: "Added task 4: Buy milk", "Task 7 not found".
 
+    English, whatever the request's language: it is stored with the call and sent by the API and
+    the socket. The page shows ``summary_text`` instead, in its own language (issue 16).
+
     Args:
         call: ``{"name", "arguments", "result"}`` as stored with the reply.
     """
+    with translation.override(settings.LANGUAGE_CODE):
+        return summary_text(call)
+
+
+def summary_text(call: dict[str, Any]) -> str:
+    """``summary`` in the active language. A failed call's line is the tool's own (English) error."""
     name, result = call.get("name"), call.get("result")
     if isinstance(result, dict) and "error" in result:
         error = str(result["error"])
@@ -260,11 +277,19 @@ def summary(call: dict[str, Any]) -> str:
         return error if error.startswith(str(name)) else error[:1].upper() + error[1:]
     if name == "list_tasks" and isinstance(result, list):
         status = (call.get("arguments") or {}).get("status") if isinstance(call.get("arguments"), dict) else None
-        kind = f"{status} " if status in ("pending", "completed") else ""
-        return f"Listed {len(result)} {kind}task{'' if len(result) == 1 else 's'}"
+        count = len(result)
+        if status == "pending":
+            return ngettext("Listed %(count)s pending task", "Listed %(count)s pending tasks", count) % {"count": count}
+        if status == "completed":
+            text = ngettext("Listed %(count)s completed task", "Listed %(count)s completed tasks", count)
+            return text % {"count": count}
+        return ngettext("Listed %(count)s task", "Listed %(count)s tasks", count) % {"count": count}
     if isinstance(result, dict) and "task_id" in result:
-        verb = {"created": "Added", "completed": "Completed", "deleted": "Deleted", "updated": "Updated"}.get(
-            str(result.get("status")), "Changed"
-        )
-        return f"{verb} task {result['task_id']}: {result.get('title', '')}"
-    return f"Called {name}"
+        verb = {
+            "created": gettext("Added task %(number)s: %(title)s"),
+            "completed": gettext("Completed task %(number)s: %(title)s"),
+            "deleted": gettext("Deleted task %(number)s: %(title)s"),
+            "updated": gettext("Updated task %(number)s: %(title)s"),
+        }.get(str(result.get("status")), gettext("Changed task %(number)s: %(title)s"))
+        return verb % {"number": result["task_id"], "title": result.get("title", "")}
+    return gettext("Called %(tool)s") % {"tool": name}

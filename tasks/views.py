@@ -21,6 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -35,7 +36,7 @@ TASK = "tasks/_task.html"
 PAGE = "tasks/page.html"
 # The event that makes the panel reload (its root's hx-trigger); see the module docstring.
 TASKS_CHANGED = "tasks-changed"
-TASK_GONE = "This task was not found. It may have been deleted."
+TASK_GONE = gettext_lazy("This task was not found. It may have been deleted.")
 
 
 def _fragment(request: HttpRequest) -> bool:

@@ -18,6 +18,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext_noop
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -30,14 +31,16 @@ from conversations.services import MessageMissing, NotEditable, NothingToRegener
 
 logger = logging.getLogger(__name__)
 
+# The bodies are the contract's English. The sentences the page shows too are marked with
+# gettext_noop: the page translates them where it shows them (issue 16; conversations/page_i18n.py).
 UNAUTHORIZED_DETAIL = "Invalid or expired JWT token"
 FORBIDDEN_DETAIL = "User ID in path does not match authenticated user"
 CONVERSATION_NOT_FOUND_DETAIL = "Conversation not found"
 CSRF_DETAIL = "The page's security token is missing or out of date. Reload the page and try again."
-INTERNAL_DETAIL = "An unexpected error occurred. Please try again."
-UNAVAILABLE_ERROR = "Service unavailable"
-UNAVAILABLE_DETAIL = "The service is temporarily unavailable. Please try again."
-REPLY_IN_PROGRESS_DETAIL = (
+INTERNAL_DETAIL = gettext_noop("An unexpected error occurred. Please try again.")
+UNAVAILABLE_ERROR = gettext_noop("Service unavailable")
+UNAVAILABLE_DETAIL = gettext_noop("The service is temporarily unavailable. Please try again.")
+REPLY_IN_PROGRESS_DETAIL = gettext_noop(
     "A reply is still being written in this conversation. Wait for it to finish (or stop it), then send again."
 )
 KEY_IN_USE_DETAIL = "A request with this Idempotency-Key is still being answered. Wait a moment, then repeat it."

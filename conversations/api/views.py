@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import approval
 from conversations import catalog, idempotency, search, selectors, services
 from conversations.api import serializers as s
 from conversations.api.parsers import LimitedJSONParser
@@ -436,6 +437,7 @@ class TokenView(APIView):
             200: s.TokenResponseSerializer,
             **_BAD_INPUT,
             401: OpenApiResponse(_ERROR, description="Wrong username or password."),
+            403: OpenApiResponse(_ERROR, description="The account awaits approval by an administrator."),
         },
         auth=[],
     )
@@ -445,6 +447,8 @@ class TokenView(APIView):
         user = authenticate(request._request, **form.validated_data)
         if user is None:
             raise InvalidCredentials
+        # Right password, account awaiting approval (issue 16): 403 with a sentence saying so.
+        approval.check_approved(user.pk)
         token, _expires_at = issue_token(user_id=user_id_of(user))
         body = {
             "access_token": token,

@@ -9,18 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.translation import gettext, gettext_lazy
 
 from conversations import catalog
 from conversations.models import Conversation
 
 register = template.Library()
 
-UNREACHABLE = "The model server could not be reached to list its models. Please try again later."
+UNREACHABLE = gettext_lazy("The model server could not be reached to list its models. Please try again later.")
 
 
 def model_label(name: str) -> str:
     """How a model is named in the select: its id, or "Offline assistant"."""
-    return "Offline assistant" if name == catalog.OFFLINE_MODEL else name
+    return gettext("Offline assistant") if name == catalog.OFFLINE_MODEL else name
 
 
 def picker_context(conversation: Conversation, *, error: str = "", saved: bool = False) -> dict[str, Any]:

@@ -49,8 +49,9 @@ def test_it_signs_in_with_the_styled_login_page_and_returns_to_chat(client: Clie
     page = client.get("/accounts/login/?next=/chat")
     assert page.status_code == 200
     assert b'href="/static/css/app.css"' in page.content
-    assert b'<label for="id_username">Username</label>' in page.content
-    response = client.post("/accounts/login/", {"username": "owner", "password": PASSWORD, "next": "/chat"})
+    # django-allauth's form (issue 16): one field for the username or the e-mail address.
+    assert b'<label for="id_login">Username or email</label>' in page.content
+    response = client.post("/accounts/login/", {"login": "owner", "password": PASSWORD, "next": "/chat"})
     assert response.status_code == 302
     assert response["Location"] == "/chat"
 

@@ -41,8 +41,11 @@ def session_api(owner: Any) -> APIClient:
 
 
 def csrf_token(client: APIClient) -> str:
-    """Fetch the login page so Django sets the ``csrftoken`` cookie, and return it."""
-    client.get("/accounts/login/")
+    """Fetch the chat page (its forms carry the token) so Django sets the ``csrftoken`` cookie, and return it.
+
+    Not the login page: signed in, allauth's login page redirects to the chat (issue 16).
+    """
+    client.get("/chat")
     return client.cookies["csrftoken"].value
 
 

@@ -290,8 +290,13 @@ def test_a_new_conversations_history_is_its_first_message_without_reading_it_bac
     with CaptureQueriesContext(connection) as captured:
         start = services.chat_begin(user_id=owner_id, conversation_id=None, text="Hello there")
     statements = [q["sql"].split()[0] for q in captured.captured_queries]
-    # The conversation, then the user's message and the pending reply in one statement; nothing is read back.
-    assert [s for s in statements if s not in ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT")] == ["INSERT"] * 2
+    # The person's preferences (issue 14: one plain read by primary key), the conversation, then the
+    # user's message and the pending reply in one statement; nothing is read back.
+    assert [s for s in statements if s not in ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT")] == [
+        "SELECT",
+        "INSERT",
+        "INSERT",
+    ]
     assert [(t.role, t.content) for t in start.history] == [("user", "Hello there")]
     saved = list(Message.objects.filter(conversation=start.conversation).order_by("created_at", "id"))
     assert saved == [start.user_message, start.reply]

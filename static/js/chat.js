@@ -19,24 +19,10 @@
 (() => {
   "use strict";
 
-  const KEPT = "Your message is kept and will be sent";
-  const TEXT = {
-    connection: `The server cannot be reached. ${KEPT} when it is back.`,
-    offline: `Connection lost. Check your internet connection. ${KEPT} when you are back online.`,
-    unavailable: `The server is not available right now. ${KEPT} when it is back.`,
-    timeout: `The server took too long to answer. ${KEPT} again.`,
-    lost: "The server cannot be reached. The reply will show when it is back.",
-    unreachable: "The server cannot be reached. Please try again in a moment.",
-    session: "Your session has expired. Please sign in again.",
-    server: "Something went wrong on our side. Please try again.",
-    gone: "This conversation no longer exists.",
-    waiting: "Waiting to send…",
-    blocked: "A reply is still being written. This message will be sent when it finishes.",
-    failed: "The assistant could not answer right now. Please try again.",
-    unanswered: "The assistant could not answer this message.",
-    empty: "Nothing to send: a message cannot be empty or only spaces.",
-  };
-  const tooLong = (length, max) => `Not sent: your message has ${length} characters, the limit is ${max}. Shorten it, then send it.`;
+  // The page's sentences, in its language (static/js/text.js; written by the server: conversations/page_text.py).
+  const T = window.pageText;
+  const TEXT = T.words();
+  const tooLong = (length, max) => T("tooLong", { length, max });
   // Held for these, the queue tries again by itself (with the same keys); for the others, on Retry.
   const AUTO = new Set(["connection", "unavailable", "timeout", "busy"]);
   const FINAL = new Set(["complete", "failed", "stopped"]);
@@ -110,7 +96,7 @@
     return new Failure("server", detail);
   }
 
-  const signInLink = () => Object.assign(document.createElement("a"), { href: loginUrl(), textContent: "Sign in again" });
+  const signInLink = () => Object.assign(document.createElement("a"), { href: loginUrl(), textContent: TEXT.signInAgain });
 
   /** Copy `text` to the clipboard (the selection way where the Clipboard API is missing: plain HTTP). Also share.js's. */
   async function copyText(text) {
@@ -212,8 +198,8 @@
       const warn = length >= this.max * 0.8;
       this.counter.textContent = warn
         ? left > 0
-          ? `${left} characters left`
-          : `Limit reached: ${this.max} characters`
+          ? T.plural("charactersLeft", left, { left })
+          : T("limitReached", { max: this.max })
         : `${length} / ${this.max}`;
       this.counter.classList.toggle("composer__count--warn", warn && left > 0);
       this.counter.classList.toggle("composer__count--full", left <= 0);
@@ -780,7 +766,7 @@
           : (msg.querySelector(".msg__source")?.content ?? msg.querySelector(".msg__text"))?.textContent;
         const label = copy.textContent;
         copyText(text ?? "").then((ok) => {
-          copy.textContent = ok ? "Copied" : "Copy failed";
+          copy.textContent = ok ? TEXT.copied : TEXT.copyFailed;
           setTimeout(() => (copy.textContent = label), 2000);
         });
         return;
@@ -859,11 +845,11 @@
       const dropped = end === "bottom" ? pages.slice(-excess) : pages.slice(0, excess);
       dropped.forEach((page) => page.remove());
       if (end === "bottom" && !this.hasNewer()) {
-        this.log.append(this.sentinel("data-newer", "Show newer messages", this.el.dataset.conversationUrl));
+        this.log.append(this.sentinel("data-newer", TEXT.showNewer, this.el.dataset.conversationUrl));
       }
       if (end === "top") {
         if (!this.hasOlder()) {
-          this.log.querySelector(".msg-page")?.before(this.sentinel("data-older", "Show older messages", "#"));
+          this.log.querySelector(".msg-page")?.before(this.sentinel("data-older", TEXT.showOlder, "#"));
         }
         // Content above the viewport went away: move up by as much to stay in place.
         this.log.scrollTop -= height - this.log.scrollHeight;
@@ -888,7 +874,7 @@
         const page = await this.fetchPage("");
         if (!this.live) return;
         this.log.querySelectorAll(":scope > .msg-page, :scope > [data-older], :scope > [data-newer]").forEach((n) => n.remove());
-        if (page.dataset.hasOlder === "true") this.log.append(this.sentinel("data-older", "Show older messages", "#"));
+        if (page.dataset.hasOlder === "true") this.log.append(this.sentinel("data-older", TEXT.showOlder, "#"));
         this.log.append(page);
         this.scrollToBottom();
       } catch (failure) {

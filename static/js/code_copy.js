@@ -4,6 +4,7 @@ document.addEventListener("click", async (event) => {
   const button = event.target.closest(".code__copy");
   if (!button || button.closest("#message-log")) return;
   const ok = await window.copyText(button.parentElement.querySelector("pre")?.innerText ?? "");
-  button.textContent = ok ? "Copied" : "Copy failed";
-  setTimeout(() => (button.textContent = "Copy"), 2000);
+  const T = window.pageText; // the page's words, in its language (static/js/text.js)
+  button.textContent = ok ? T("copied") : T("copyFailed");
+  setTimeout(() => (button.textContent = T("copy")), 2000);
 });

@@ -15,9 +15,11 @@
   const BACKOFF_MAX_MS = 15000;
   const WATCHDOG_MS = 20000; // a streaming reply silent this long: ask for a snapshot
   const FINAL = new Set(["complete", "failed", "stopped"]);
+  // The page's words, in its language (static/js/text.js); without them, the socket's own English.
+  const T = window.pageText || Object.assign(() => "", { detail: (text) => text });
   const NO_RECONNECT = new Map([
-    [4401, "Your session has expired. Please sign in again."],
-    [4404, "This conversation was not found."],
+    [4401, () => T("session") || "Your session has expired. Please sign in again."],
+    [4404, () => T("notFound") || "This conversation was not found."],
   ]);
 
   const DEFAULTS = {
@@ -85,6 +87,7 @@
           return;
         }
         this.lastEventAt = Date.now();
+        if (event && event.detail) event.detail = T.detail(event.detail); // sent in English (the protocol's wording)
         this.handle(event);
       };
       ws.onclose = (close) => {
@@ -93,7 +96,7 @@
         this.setConnection("closed", close.code);
         if (NO_RECONNECT.has(close.code)) {
           this.closedForGood = true;
-          this.notice(NO_RECONNECT.get(close.code));
+          this.notice(NO_RECONNECT.get(close.code)());
           return;
         }
         // Replies in progress are resynchronised by the snapshot after reconnecting.

@@ -33,7 +33,7 @@
     if (heading) heading.textContent = title;
     const rename = pane.querySelector("#rename-title");
     if (rename && document.activeElement !== rename) rename.value = title;
-    document.title = `${title} · Chat`;
+    document.title = window.pageText("tabTitle", { title }); // "<title> · Chat", in the page's language
   };
 
   if (window.conversationSettings) return;

@@ -26,9 +26,10 @@
     const status = button.closest("dialog")?.querySelector("[data-share-status]");
     if (!input) return;
     const ok = await window.copyText(input.value); // static/js/chat.js, loaded on every page
-    if (status) status.textContent = ok ? "Link copied." : "Could not copy: select the link and copy it.";
-    button.textContent = ok ? "Copied" : "Copy";
-    setTimeout(() => (button.textContent = "Copy"), 2000);
+    const T = window.pageText; // the page's words, in its language (static/js/text.js)
+    if (status) status.textContent = ok ? T("linkCopied") : T("linkNotCopied");
+    button.textContent = ok ? T("copied") : T("copy");
+    setTimeout(() => (button.textContent = T("copy")), 2000);
   });
 
   document.addEventListener("htmx:load", (event) => open(event.detail.elt));

@@ -20,6 +20,8 @@
     return [...document.querySelectorAll("[popover]")].some((el) => el.matches(":popover-open"));
   }
 
+  const T = window.pageText; // the page's words, in its language (static/js/text.js)
+
   function say(text) {
     const status = document.querySelector("[data-shortcut-status]");
     if (status) status.textContent = text;
@@ -29,9 +31,9 @@
   async function copyLastReply() {
     const sources = document.querySelectorAll("#message-log .msg--assistant template.msg__source");
     const source = sources[sources.length - 1];
-    if (!source) return say("There is no reply to copy yet.");
+    if (!source) return say(T("noReply"));
     const ok = await window.copyText(source.content.textContent); // static/js/chat.js
-    say(ok ? "The last reply was copied." : "The last reply could not be copied.");
+    say(ok ? T("replyCopied") : T("replyNotCopied"));
   }
 
   document.addEventListener("keydown", (event) => {

@@ -4,29 +4,31 @@
  * "5 min ago", "3 h ago", "yesterday", "12 Mar", "12 Mar 2023"; here they are worked out again in the
  * browser's time zone, every minute and as messages arrive. A <time> without a datetime (a message
  * this page has just shown, before the server's copy replaces it) is stamped with the moment it arrived.
+ * The words and month names are the page's language's (static/js/text.js, conversations/page_text.py).
  */
 (() => {
   "use strict";
 
   const MINUTE = 60 * 1000;
-  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  const T = window.pageText;
+  const MONTHS = T.words().months || [];
   const midnight = (date) => new Date(date.getFullYear(), date.getMonth(), date.getDate());
 
   function sentAgo(date, now) {
     const seconds = (now - date) / 1000;
-    if (seconds < 60) return "just now";
-    if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+    if (seconds < 60) return T("justNow");
+    if (seconds < 3600) return T("minutesAgo", { minutes: Math.floor(seconds / 60) });
     const days = Math.round((midnight(now) - midnight(date)) / (24 * 60 * MINUTE)); // round: a day may have 23 or 25 hours
-    if (days === 0) return `${Math.floor(seconds / 3600)} h ago`;
-    if (days === 1) return "yesterday";
-    const day = `${date.getDate()} ${MONTHS[date.getMonth()]}`;
-    return date.getFullYear() === now.getFullYear() ? day : `${day} ${date.getFullYear()}`;
+    if (days === 0) return T("hoursAgo", { hours: Math.floor(seconds / 3600) });
+    if (days === 1) return T("yesterday");
+    const day = { day: date.getDate(), month: MONTHS[date.getMonth()], year: date.getFullYear() };
+    return T(date.getFullYear() === now.getFullYear() ? "dayMonth" : "dayMonthYear", day);
   }
 
   function show(time, now) {
     if (!time.dateTime) {
       time.dateTime = now.toISOString();
-      time.title = now.toLocaleString(undefined, { dateStyle: "full", timeStyle: "short" });
+      time.title = now.toLocaleString(document.documentElement.lang || undefined, { dateStyle: "full", timeStyle: "short" });
     }
     const date = new Date(time.dateTime);
     if (!Number.isNaN(date.getTime())) time.textContent = sentAgo(date, now);
