@@ -4,7 +4,8 @@ The statements are the ones Django sends for ``POST /api/{user_id}/chat`` with a
 conversation (captured with ``CaptureQueriesContext`` around ``services.chat_send``;
 ``tests/test_bench.py`` checks they still match): two transactions,
 
-1. insert the conversation, then the user's message and the pending reply in one
+1. read the person's preferences (the model and instructions a new conversation takes,
+   issue 14), insert the conversation, then the user's message and the pending reply in one
    statement (a new conversation's history is its first message: nothing is read back);
 2. update the reply's text and status, bump the conversation's ``updated_at``.
 
@@ -32,6 +33,7 @@ REPLY_TEXT = (
     "OpenAI-compatible server such as Ollama, vLLM or LM Studio) and `OPENAI_MODEL`, then restart the server."
 )
 
+SELECT_PREFERENCES = 'SELECT "model", "instructions" FROM "conversations_preference" WHERE "user_id" = %s'
 INSERT_CONVERSATION = (
     'INSERT INTO "conversations_conversation" ("id", "user_id", "title", "created_at", "updated_at") '
     "VALUES (%s, %s, %s, %s, %s)"
@@ -51,6 +53,7 @@ UPDATE_CONVERSATION = (
 )
 # The statements of one turn, in order (transaction control aside).
 TURN_STATEMENTS = (
+    SELECT_PREFERENCES,
     INSERT_CONVERSATION,
     INSERT_MESSAGES,
     UPDATE_REPLY,
@@ -63,6 +66,8 @@ def chat_turn(conn: psycopg.Connection, *, user_id: str, text: str) -> uuid.UUID
     now = dt.datetime.now(dt.UTC)
     conversation_id, message_id, reply_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     with conn.transaction(), conn.cursor() as cur:
+        cur.execute(SELECT_PREFERENCES, (user_id,))
+        cur.fetchone()
         cur.execute(INSERT_CONVERSATION, (conversation_id, user_id, text[:60], now, now))
         cur.execute(
             INSERT_MESSAGES,

@@ -294,7 +294,7 @@ def preferences_for_new(user_id: str) -> tuple[str, str]:
     return (row[0], row[1]) if row else ("", "")
 
 
-_PREFERENCES_SQL = f"SELECT model, instructions FROM {Preference._meta.db_table} WHERE user_id = %s"  # noqa: S608 (a table name)
+_PREFERENCES_SQL = f'SELECT "model", "instructions" FROM "{Preference._meta.db_table}" WHERE "user_id" = %s'  # noqa: S608 (a table name)
 
 
 @transaction.atomic
