@@ -27,6 +27,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import reswap, retarget
 
 from conversations import live, selectors, services
 from conversations.api.errors import REPLY_IN_PROGRESS_DETAIL
@@ -66,13 +67,15 @@ async def _answer(
         await asyncio.shield(live.fail_unstarted(start))
 
 
-def _pane(request: HttpRequest, conversation: Conversation, *, at: uuid.UUID | None = None) -> HttpResponse:
+def _pane(
+    request: HttpRequest, conversation: Conversation, *, at: uuid.UUID | None = None, focus: str = ""
+) -> HttpResponse:
     """The pane after an action: the newest page of the branch shown, or the page around ``at``."""
     if not request.htmx:
         return redirect("conversation", conversation_id=conversation.pk)
     if at is not None:
         page, newest = selectors.message_page_around(conversation=conversation, message_id=at, limit=MESSAGE_PAGE)
-        return _render_chat(request, conversation, page=page, newest_page=newest, found_id=at)
+        return _render_chat(request, conversation, page=page, newest_page=newest, found_id=at, focus_version=focus)
     page = selectors.message_page(conversation=conversation, limit=MESSAGE_PAGE)
     return _render_chat(request, conversation, page=page)
 
@@ -127,7 +130,9 @@ async def edit(request: HttpRequest, conversation_id: uuid.UUID, message_id: uui
     except selectors.ConversationNotFound:
         raise Http404("Conversation not found") from None
     except ValidationError as exc:
-        return await sync_to_async(_refusal)(request, error_text(exc), status=400)
+        return await sync_to_async(_editor_refused)(
+            request, conv, message_id, request.POST.get("text", ""), error_text(exc)
+        )
     except services.MessageMissing:
         raise Http404("Message not found") from None
     except services.NotEditable:
@@ -138,7 +143,24 @@ async def edit(request: HttpRequest, conversation_id: uuid.UUID, message_id: uui
     return await sync_to_async(_pane)(request, conv)
 
 
-def _message_form(request: HttpRequest, conversation: Conversation, message_id: uuid.UUID) -> HttpResponse:
+def _editor_refused(
+    request: HttpRequest, conversation: Conversation, message_id: uuid.UUID, text: str, error: str
+) -> HttpResponse:
+    """The editor again, the text as typed and the reason next to it (400): swapped over the message
+    itself, not the pane the form targets (``HX-Retarget``), so the conversation stays on screen."""
+    response = _message_form(request, conversation, message_id, text=text, error=error, status=400)
+    return reswap(retarget(response, f"#msg-{message_id}"), "outerHTML")
+
+
+def _message_form(
+    request: HttpRequest,
+    conversation: Conversation,
+    message_id: uuid.UUID,
+    *,
+    text: str | None = None,
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
     try:
         found, _ = selectors.message_get(conversation=conversation, message_id=message_id)
     except selectors.MessageNotFound:
@@ -147,9 +169,11 @@ def _message_form(request: HttpRequest, conversation: Conversation, message_id: 
         "conversation": conversation,
         "message": found,
         "editing": request.GET.get("cancel") is None and found.role == "user",
+        "edit_text": found.content if text is None else text,
+        "edit_error": error,
         "max_chars": services.MESSAGE_MAX_CHARS,
     }
-    return render(request, "conversations/_message.html", context)
+    return render(request, "conversations/_message.html", context, status=status)
 
 
 @require_POST
@@ -165,4 +189,5 @@ def version(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.U
         raise Http404("Message not found") from None
     except services.ReplyInProgress:
         return _refusal(request, gettext(REPLY_IN_PROGRESS_DETAIL), status=409, code="reply-in-progress")
-    return _pane(request, conv, at=wanted.pk)
+    focus = request.POST.get("focus", "")
+    return _pane(request, conv, at=wanted.pk, focus=focus if focus in ("previous", "next") else "")

@@ -1214,14 +1214,22 @@ _BRANCH_SQL = """
 """
 
 
-def _show_branch(message: Message) -> None:
-    """Put ``message`` and the branch below it that was chosen before (each turn's selected
-    version, down to its end) on the branch shown. One recursive statement (PostgreSQL, SQLite)."""
-    pk_field = Message._meta.pk
-    assert pk_field is not None
-    params = [pk_field.get_db_prep_value(value, connection) for value in (message.pk, message.conversation_id)]
+def _show_branch(message_id: object, conversation_id: uuid.UUID) -> None:
+    """Put the message ``message_id`` and the branch below it that was chosen before (each turn's
+    selected version, down to its end) on the branch shown. One recursive statement (PostgreSQL, SQLite)."""
     with connection.cursor() as cursor:
-        cursor.execute(_BRANCH_SQL, params)
+        cursor.execute(_BRANCH_SQL, [_db_uuid(message_id), _db_uuid(conversation_id)])
+
+
+_HIDDEN_ANCESTRY_SQL = """
+    WITH RECURSIVE up(id, parent_id, active, selected) AS (
+        SELECT id, parent_id, active, selected FROM conversations_message WHERE id = %s
+        UNION ALL
+        SELECT m.id, m.parent_id, m.active, m.selected FROM conversations_message m JOIN up ON m.id = up.parent_id
+        WHERE NOT up.active AND m.conversation_id = %s
+    )
+    SELECT id, parent_id, selected FROM up WHERE NOT active
+"""
 
 
 def _activate(conversation: Conversation, message: Message) -> None:
@@ -1229,26 +1237,37 @@ def _activate(conversation: Conversation, message: Message) -> None:
     ``selected``). Nothing changes if it is shown already. In the caller's transaction, under the
     conversation's lock.
 
-    The turns between ``message`` and the branch shown (a version inside a branch not shown) are
-    switched too: one query for each such turn, then two statements whatever the branch's length.
+    ``message`` and its ancestors up to the branch shown (a version inside a branch not shown)
+    come from one recursive read; the turns among them whose chosen version changes are switched
+    (two statements each: usually one turn); then two statements hide the old branch from the
+    fork on and show the new one, each a pass over its messages (an early version of a long
+    conversation rewrites the flags of both branches).
     """
     if message.active:
         return
-    chain = [message]
-    while chain[-1].parent_id is not None:
-        parent = Message.objects.only("id", "parent_id", "active", "conversation_id").get(pk=chain[-1].parent_id)
-        if parent.active:
-            break
-        chain.append(parent)
-    fork = chain[-1]
-    shown_version = selectors.shown_messages(conversation).filter(parent_id=fork.parent_id).first()
+    params = [_db_uuid(message.pk), _db_uuid(conversation.pk)]
+    with connection.cursor() as cursor:
+        cursor.execute(_HIDDEN_ANCESTRY_SQL, params)
+        chain = cursor.fetchall()  # (id, parent_id, selected), from ``message`` up to the fork
+    fork_id, fork_parent_id, _ = chain[-1]  # the topmost hidden one: its parent is shown, or it is a first message
+    shown_version = selectors.shown_messages(conversation).filter(parent_id=fork_parent_id).first()
     if shown_version is not None:
         _hide_from(shown_version)
-    for node in chain:
-        _turn(node).exclude(pk=node.pk).update(selected=False)
-        Message.objects.filter(pk=node.pk).update(selected=True)
-    # The chain's nodes are each other's chosen children: the walk from the fork covers them all.
-    _show_branch(fork)
+    for node_id, parent_id, selected in chain:
+        if not selected:
+            Message.objects.filter(conversation=conversation, parent_id=parent_id).exclude(pk=node_id).update(
+                selected=False
+            )
+            Message.objects.filter(pk=node_id).update(selected=True)
+    # The chain's nodes are each other's chosen children now: the walk from the fork covers them all.
+    _show_branch(fork_id, conversation.pk)
+
+
+def _db_uuid(value: object) -> object:
+    """``value`` as this database's driver takes a UUID parameter (a string on SQLite)."""
+    pk_field = Message._meta.pk
+    assert pk_field is not None
+    return pk_field.get_db_prep_value(value, connection)
 
 
 @transaction.atomic
@@ -1324,6 +1343,8 @@ def _regenerate_begin(
     if reply_id is not None and selectors.parse_uuid(reply_id) != last.pk:
         raise NothingToRegenerate
     user_message = Message.objects.get(pk=last.parent_id)
+    if user_message.role != Message.Role.USER:
+        raise NothingToRegenerate  # a reply after a reply (an imported conversation): nothing asked it
     now = _after(last.created_at, timezone.now())
     reply = _pending_reply(conversation=conversation, created_at=now, parent=user_message)
     Message.objects.filter(pk=last.pk).update(active=False)

@@ -197,10 +197,16 @@ def _render_chat(
     newest_page: bool = True,
     status: int = 200,
     found_id: uuid.UUID | None = None,
+    focus_version: str = "",
 ) -> HttpResponse:
-    """The chat page, or only its conversation pane for an htmx swap (not a history restore)."""
+    """The chat page, or only its conversation pane for an htmx swap (not a history restore).
+
+    ``focus_version`` (``"previous"`` / ``"next"``): the version switcher button of ``found_id`` to
+    focus, the one that was pressed (issue 14: the pane is swapped whole; focus stays in place).
+    """
     context: dict[str, Any] = {
         "found_id": found_id,
+        "focus_version": focus_version,
         "conversation": conversation,
         "page": page,
         "newest_page": newest_page,

@@ -351,3 +351,25 @@ def test_a_repeated_idempotency_key_regenerates_once(api: APIClient, owner_id: s
     assert one.status_code == two.status_code == 200
     assert one.json()["message_id"] == two.json()["message_id"]
     assert Message.objects.filter(conversation_id=first["conversation_id"], role="assistant").count() == 2
+
+
+def test_showing_a_version_deep_in_a_hidden_branch_takes_a_few_statements(owner_id: str) -> None:
+    """One recursive read finds the hidden ancestry, whatever its depth (before: three statements a message)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from conversations import services
+
+    conversation = make_conversation(owner_id, messages=60)
+    first = conversation.messages.order_by("created_at", "id").first()
+    start = services.edit_begin(user_id=owner_id, conversation_id=conversation.pk, message_id=first.pk, text="new")
+    services.reply_finish(reply=start.reply, content="answer", status="complete")
+    deepest = conversation.messages.filter(active=False).order_by("-created_at", "-id").first()
+
+    with CaptureQueriesContext(connection) as queries:
+        services.version_activate(user_id=owner_id, conversation_id=conversation.pk, message_id=deepest.pk)
+
+    assert len(queries.captured_queries) <= 14, [q["sql"][:80] for q in queries.captured_queries]
+    shown = list(conversation.messages.filter(active=True).order_by("created_at", "id"))
+    assert [m.content for m in shown] == [f"message {i}" for i in range(60)]
+    assert conversation.messages.filter(content="new", selected=False, active=False).exists()

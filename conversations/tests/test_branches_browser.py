@@ -50,6 +50,8 @@ def test_regenerate_edit_and_switch_versions(signed_in) -> None:
     expect(switcher.locator(".versions__count")).to_have_text("2 / 2")
     switcher.get_by_role("button", name="Previous version").click()
     expect(page.locator("#message-log .msg--assistant .msg__md").last).to_have_text("reply 2 to second question")
+    # Focus stays on the switcher (the pane was swapped whole): now on "Next version", "Previous" being disabled.
+    expect(page.locator("#message-log .msg--assistant").last.get_by_role("button", name="Next version")).to_be_focused()
     expect(page.locator("#message-log .msg--assistant").last.locator(".versions__count")).to_have_text("1 / 2")
 
     # Edit the first message (not the last): its branch replaces the rest, which comes back by switching.

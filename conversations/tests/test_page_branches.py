@@ -115,6 +115,10 @@ async def test_an_empty_edit_is_refused_and_saves_nothing(page: AsyncClient, own
     conversation_id, question, _ = await one_turn(owner_id)
     response = await page.post(f"/chat/{conversation_id}/messages/{question.pk}/edit", {"text": "  "}, headers=HTMX)
     assert response.status_code == 400
+    # The editor comes back over the message itself (not the pane), the reason next to the text.
+    assert response["HX-Retarget"] == f"#msg-{question.pk}" and response["HX-Reswap"] == "outerHTML"
+    html = response.content.decode()
+    assert 'aria-invalid="true"' in html and 'class="field-error" role="alert"' in html and "<textarea" in html
     assert await Message.objects.filter(conversation_id=conversation_id).acount() == 2
 
 

@@ -231,6 +231,18 @@ def test_the_new_conversation_composer_keeps_its_draft_too(signed_in) -> None:
     expect(composer(page)).to_have_value("")
 
 
+def test_signing_out_forgets_every_draft(signed_in) -> None:
+    """A shared browser: the next person must not find the last one's unsent text."""
+    page = signed_in.new_page()
+    page.goto("/chat/new")
+    composer(page).fill("something private")
+    page.reload()
+    expect(composer(page)).to_have_value("something private")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/accounts/login/"))
+    assert page.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('chat:draft:'))") == []
+
+
 # --- Focus -------------------------------------------------------------------------------------
 
 

@@ -26,7 +26,18 @@
     } catch { /* not kept */ }
   }
 
+  let signingOut = false;
+
+  /** Sign-out forgets every draft: the next person on this browser must not find them. */
+  function forgetAll() {
+    signingOut = true;
+    try {
+      Object.keys(localStorage).filter((key) => key.startsWith("chat:draft:")).forEach((key) => localStorage.removeItem(key));
+    } catch { /* nothing kept */ }
+  }
+
   function save() {
+    if (signingOut) return;
     const pane = document.getElementById("pane");
     const box = boxOf(pane);
     if (box) write(keyOf(pane), box.value);
@@ -44,6 +55,7 @@
   document.addEventListener("input", (event) => event.target.id === "composer-text" && save());
   document.addEventListener("keydown", (event) => event.key === "Enter" && event.target.id === "composer-text" && save());
   document.addEventListener("submit", (event) => event.target.matches("[data-composer]") && save());
+  document.addEventListener("submit", (event) => event.target.matches("[data-sign-out]") && forgetAll());
   window.addEventListener("pagehide", save); // text chat.js gave back to the box (a message it could not send)
 
   const pane = document.getElementById("pane");
