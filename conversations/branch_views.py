@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.core.exceptions import ValidationError
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse
@@ -29,7 +29,7 @@ from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
-from conversations import live, selectors, services
+from conversations import events, live, selectors, services
 from conversations.api.errors import REPLY_IN_PROGRESS_DETAIL
 from conversations.assistant import AssistantError
 from conversations.auth import user_id_of
@@ -60,6 +60,7 @@ async def _answer(
     start = await sync_to_async(begin)(**kwargs)
     try:
         await live.publish_closed(list(start.closed))
+        await events.publish_branch(start.conversation.pk)  # other pages show the new branch, streaming
         await live.start_generation(start)
     except Exception:
         # The channel layer down at that moment: the reply is failed at once, never left pending.
@@ -189,5 +190,6 @@ def version(request: HttpRequest, conversation_id: uuid.UUID, message_id: uuid.U
         raise Http404("Message not found") from None
     except services.ReplyInProgress:
         return _refusal(request, gettext(REPLY_IN_PROGRESS_DETAIL), status=409, code="reply-in-progress")
+    async_to_sync(events.publish_branch)(conv.pk)
     focus = request.POST.get("focus", "")
     return _pane(request, conv, at=wanted.pk, focus=focus if focus in ("previous", "next") else "")

@@ -23,7 +23,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_noop
 
 from accounts import approval
-from conversations import idempotency, live, selectors, services
+from conversations import events, idempotency, live, selectors, services
 from conversations.api.errors import (
     DATABASE_DOWN,
     INTERNAL_DETAIL,
@@ -373,6 +373,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             )
             return
         await live.publish_closed(list(start.closed))
+        await events.publish_branch(start.conversation.pk)  # other pages show the new branch
         await self._start(start, client_id=None)
 
     async def _stop(self, content: dict[str, Any]) -> None:
@@ -404,6 +405,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.subscription.on_event(event)  # type: ignore[union-attr]
 
     async def conversation_title(self, event: dict[str, Any]) -> None:
+        await self.subscription.on_event(event)  # type: ignore[union-attr]
+
+    async def conversation_branch(self, event: dict[str, Any]) -> None:
         await self.subscription.on_event(event)  # type: ignore[union-attr]
 
     async def reply_state(self, event: dict[str, Any]) -> None:

@@ -142,6 +142,17 @@ def finished_event(reply: Message, *, seq: int, error: str = "", detail: str = "
     return event
 
 
+def branch_event(*, conversation_id: uuid.UUID | str) -> dict[str, Any]:
+    """``conversation.branch``: the branch shown changed (issue 14: a regeneration, an edit, another
+    version shown), so what a page shows may be another branch now: it shows the newest page again."""
+    return {"type": "conversation.branch", "conversation_id": str(conversation_id)}
+
+
+async def publish_branch(conversation_id: uuid.UUID | str) -> bool:
+    """Tell the conversation's other pages and devices that the branch shown changed (best effort)."""
+    return await publish(conversation_id, branch_event(conversation_id=conversation_id))
+
+
 def title_event(*, conversation_id: uuid.UUID | str, title: str) -> dict[str, Any]:
     """``conversation.title``: the conversation was given a title after its first reply (issue 14,
     "Titles"); an open page updates its sidebar entry and tab title."""

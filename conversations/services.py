@@ -1447,12 +1447,18 @@ def _begin_saved(
 async def _turn_detached(
     begin: Callable[..., ChatStart], idempotency: idempotency_rules.Idempotency | None, **kwargs: Any
 ) -> Message:
-    """A plain HTTP door's whole turn for ``begin`` (save, beat, announce, generate), detached as ``chat_send``."""
+    """A plain HTTP door's whole turn for ``begin`` (save, beat, announce, generate), detached as
+    ``chat_send``. Once the reply is written (or has failed), the conversation's other pages and
+    devices are told that the branch shown changed (``conversation.branch``)."""
 
     async def turn() -> Message:
         start = await db_async(_begin_beating)(begin, idempotency=idempotency, **kwargs)
         await events.publish_closed(list(start.closed))
-        return await _answer(start, idempotency)
+        try:
+            return await _answer(start, idempotency)
+        finally:
+            if not start.replayed:
+                await events.publish_branch(start.conversation.pk)
 
     return await _to_the_end(turn())
 

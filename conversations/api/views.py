@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from adrf.views import APIView as AsyncAPIView
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -21,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import approval
-from conversations import catalog, idempotency, search, selectors, services
+from conversations import catalog, events, idempotency, search, selectors, services
 from conversations.api import serializers as s
 from conversations.api.parsers import LimitedJSONParser
 from conversations.api.permissions import PathUserMatches
@@ -282,6 +283,7 @@ class ActivateView(OwnerAPIView):
         conversation = services.version_activate(
             user_id=user_id, conversation_id=conversation_id, message_id=message_id
         )
+        async_to_sync(events.publish_branch)(conversation.pk)  # the conversation's other pages follow
         page = selectors.message_page(conversation=conversation)
         body: dict[str, Any] = {"messages": page.messages, "next_before": page.next_before, "has_more": page.has_more}
         return Response(s.MessagePageSerializer(body).data)

@@ -57,3 +57,21 @@ def test_regenerate_and_edit_stream_into_the_swapped_pane(signed_in, slow_assist
     expect(page.locator("#message-log .msg__text")).to_have_text(["Tell me a poem"])
     assert reply(page).locator(".msg__md").inner_text().startswith("You wrote: “Tell me a poem”.")
     assert Message.objects.filter(role="user").count() == 2
+
+
+def test_another_page_on_the_conversation_follows_the_new_branch(signed_in, slow_assistant) -> None:
+    """Issue 14: a regeneration in one tab shows in the other (no second version left beside the first)."""
+    first, second = signed_in.new_page(), signed_in.new_page()
+    open_live(first, "/chat/new")
+    composer(first).fill("Tell me a story")
+    composer(first).press("Enter")
+    expect(reply(first)).to_have_attribute("data-status", "complete", timeout=20_000)
+    open_live(second, first.url)
+    expect(second.locator("#message-log .msg--assistant")).to_have_count(1)
+
+    reply(first).hover()
+    reply(first).get_by_role("button", name="Regenerate").click()
+
+    expect(reply(second).locator(".versions__count")).to_have_text("2 / 2", timeout=20_000)
+    expect(second.locator("#message-log .msg--assistant")).to_have_count(1)
+    expect(second.locator("#message-log .msg--user")).to_have_count(1)

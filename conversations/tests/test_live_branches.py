@@ -33,6 +33,9 @@ async def test_regenerate_and_edit_stream_over_the_socket(owner_id: str) -> None
 
     await communicator.send_json_to({"type": "regenerate"})
     events = await receive_until(communicator, "reply.finished")
+    # The news that the branch shown changed (other pages show it again), and the turn's events.
+    assert {"type": "conversation.branch", "conversation_id": str(conversation.pk)} in events
+    events = [e for e in events if e["type"] != "conversation.branch"]
     assert [e["type"] for e in events[:2]] == ["message.created", "reply.started"]
     assert events[0]["message"]["content"] == "Hi"
     assert "".join(e["delta"] for e in events if e["type"] == "reply.delta") == "reply 2 to Hi"
@@ -42,6 +45,8 @@ async def test_regenerate_and_edit_stream_over_the_socket(owner_id: str) -> None
     question = await Message.objects.aget(conversation=conversation, role="user")
     await communicator.send_json_to({"type": "edit", "message_id": str(question.pk), "message": "Hello"})
     events = await receive_until(communicator, "reply.finished")
+    assert any(e["type"] == "conversation.branch" for e in events)
+    events = [e for e in events if e["type"] != "conversation.branch"]
     created = events[0]
     assert created["type"] == "message.created" and created["message"]["content"] == "Hello"
     assert created["message"]["id"] != str(question.pk)

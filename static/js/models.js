@@ -6,6 +6,7 @@
  * first reply: the socket's `conversation.title`, which static/js/live.js re-emits as the DOM
  * event `live:conversation.title`, renames the sidebar entry, the header and the tab. Titles are
  * set as text, never HTML. The "Model" select needs no script: it posts on change (hx-trigger).
+ * And when another page changes the branch shown (`live:conversation.branch`), it shows it too.
  */
 (() => {
   "use strict";
@@ -39,6 +40,13 @@
   if (window.conversationSettings) return;
   document.addEventListener("htmx:load", (event) => open(event.detail.elt));
   document.addEventListener("live:conversation.title", retitle);
+  // Another page or device regenerated, edited or switched a version (issue 14): this page shows the
+  // branch now shown. Not while this page's own action is on its way (its answer is that pane).
+  document.addEventListener("live:conversation.branch", (event) => {
+    const pane = document.getElementById("pane");
+    if (!pane || pane.dataset.conversationId !== event.detail.conversation_id || pane.querySelector(".htmx-request")) return;
+    htmx.ajax("GET", pane.dataset.conversationUrl, { target: "#pane", swap: "outerHTML" });
+  });
   window.conversationSettings = { open, retitle };
   open(document);
 })();
