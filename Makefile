@@ -1,12 +1,13 @@
 # Two commands on a fresh machine:
 #   make run   installs into .venv and serves the chat on http://127.0.0.1:8000 (demo user printed)
-#   make test  installs into .venv (and Chromium and axe-core for the browser tests) and runs the whole suite
+#   make test  installs into .venv (and Chromium, axe-core and an OpenID Connect provider for the browser tests) and runs the whole suite
 # DATABASE_URL / REDIS_URL are honoured when set (the CI points them at PostgreSQL and Redis).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 AXE := tools/a11y/node_modules/axe-core/axe.min.js
+OIDC_PROVIDER := tools/oidc/node_modules/oidc-provider/package.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -19,7 +20,7 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 
-install-dev: $(BIN)/python $(AXE)
+install-dev: $(BIN)/python $(AXE) $(OIDC_PROVIDER)
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 
 # axe-core, pinned in tools/a11y/package-lock.json, for the accessibility browser test
@@ -27,6 +28,13 @@ install-dev: $(BIN)/python $(AXE)
 $(AXE): tools/a11y/package.json tools/a11y/package-lock.json
 	command -v npm >/dev/null 2>&1 || bash .ci/system-deps.sh
 	cd tools/a11y && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# oidc-provider (panva's), pinned in tools/oidc/package-lock.json: the real OpenID Connect provider the
+# single sign-on tests run on loopback (tools/oidc/provider.mjs, accounts/tests/test_oidc_browser.py).
+$(OIDC_PROVIDER): tools/oidc/package.json tools/oidc/package-lock.json
+	command -v npm >/dev/null 2>&1 || bash .ci/system-deps.sh
+	cd tools/oidc && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 run: install
@@ -95,4 +103,4 @@ reliability: install-dev
 	$(BIN)/python -m conversations.tests.reliability
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .coverage htmlcov test-artifacts tools/a11y/node_modules
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .coverage htmlcov test-artifacts tools/a11y/node_modules tools/oidc/node_modules

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What the test suite needs from the system, installed or started when missing (idempotent):
-# Chromium for the browser tests, Node.js and npm (to install axe-core for the accessibility test),
+# Chromium for the browser tests, Node.js and npm (to install axe-core for the accessibility test, and to install
+# and run the OpenID Connect provider of the single sign-on tests: tools/oidc),
 # GNU gettext (msgfmt: the translations' tests, `make messages`),
 # and PostgreSQL / Redis when DATABASE_URL / REDIS_URL (or TEST_REDIS_URL) point here.
 set -euo pipefail
@@ -13,7 +14,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
-# Node and npm install axe-core (tools/a11y, `npm ci`) for the accessibility browser test.
+# Node and npm install axe-core (tools/a11y, `npm ci`) for the accessibility browser test, and oidc-provider
+# (tools/oidc) which Node runs for the single sign-on tests.
 if ! command -v npm >/dev/null 2>&1; then
   echo "Installing Node.js and npm (Debian packages) for axe-core..."
   as_root apt-get update -qq

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts import approval
@@ -55,3 +57,42 @@ def accounts_approve(*, accounts: QuerySet[Account], approved_by: Any) -> int:
     for user_pk in waiting:
         transaction.on_commit(lambda user_pk=user_pk: approval.remember(user_pk, approved=True))
     return count
+
+
+# --- Single sign-on: a first sign-in by a verified address ------------------------------------
+
+
+def sso_user_for_verified_email(*, email: str) -> Any | None:
+    """The one account of this site a single sign-on may enter by ``email``, which the provider verified.
+
+    An account qualifies when the address is its own and trustworthy here: confirmed on this site
+    (allauth's ``EmailAddress``, verified), or set by an administrator (the user's e-mail, in the admin
+    or ``createsuperuser``, with no ``EmailAddress`` row: addresses people type themselves, at sign-up or
+    on the addresses page, always get one). An address someone typed and never confirmed does not
+    qualify, or anyone could sign up with another person's address and wait for their first single
+    sign-on. Several accounts qualifying is no answer either.
+
+    Args:
+        email: the address the provider says is verified (``email_verified``).
+
+    Returns:
+        The user, or None (no account, several, or none whose address is trustworthy).
+    """
+    user_model = get_user_model()
+    rows = EmailAddress.objects.filter(email__iexact=email)
+    confirmed = rows.filter(verified=True).values("user_id")
+    set_by_admin = user_model.objects.filter(email__iexact=email).exclude(pk__in=rows.values("user_id"))
+    users = list(user_model.objects.filter(Q(pk__in=confirmed) | Q(pk__in=set_by_admin.values("pk")))[:2])
+    return users[0] if len(users) == 1 else None
+
+
+def sso_email_confirm(*, user: Any, email: str) -> None:
+    """Record ``user``'s address as confirmed: a provider verified it and it was already theirs.
+
+    Without the row, allauth takes an unconfirmed address at a first single sign-on as a possible
+    trap and makes the account's password unusable; an address an administrator set is no trap.
+    """
+    primary = not EmailAddress.objects.filter(user=user, primary=True).exists()
+    EmailAddress.objects.get_or_create(
+        user=user, email__iexact=email, defaults={"email": email, "verified": True, "primary": primary}
+    )

@@ -8,6 +8,7 @@ variable.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -52,9 +53,11 @@ INSTALLED_APPS = [
     "conversations",
     "tasks",
     # Sign-up, sign-in, password reset (issue 16): django-allauth, with the approval rules in ``accounts``.
-    # Single sign-on adds "allauth.socialaccount" and its providers here later.
+    # Single sign-on with OpenID Connect: installed always (its tables too), offered only with OIDC_SERVER_URL.
     "allauth",
     "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "accounts",
 ]
 
@@ -404,6 +407,63 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Chat] "
 # allauth's rate limits (sign-in attempts, sign-ups, reset mails per address) follow AUTH_RATE_LIMIT:
 # on with it (allauth's own figures), off when it is empty (the test suite signs in many times).
 ACCOUNT_RATE_LIMITS = {} if REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth"] else False
+
+# Single sign-on with OpenID Connect (docs/accounts.md, "Single sign-on"): Keycloak, Authentik, Google or any
+# provider, through allauth's openid_connect provider, configured here only (no SocialApp rows in the admin).
+# Without OIDC_SERVER_URL there is no button and nothing changes. A first sign-in makes an account as a
+# sign-up does (SIGNUP_MODE); the redirect URI to register at the provider is
+# https://<host>/accounts/oidc/<OIDC_PROVIDER_ID>/login/callback/.
+OIDC_SERVER_URL = env_str("OIDC_SERVER_URL").strip().rstrip("/")
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID").strip()
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET").strip()
+# Part of the redirect URI and the key of every link between a person and the provider: choose it once.
+OIDC_PROVIDER_ID = env_str("OIDC_PROVIDER_ID", "sso").strip() or "sso"
+# The provider's name on allauth's pages (e.g. "Keycloak"); the button's text (empty: "Sign in with single
+# sign-on", translated).
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "Single sign-on").strip() or "Single sign-on"
+OIDC_BUTTON_LABEL = env_str("OIDC_BUTTON_LABEL").strip()
+# A first sign-in whose address the provider says is verified (email_verified) signs in to the account of this
+# site with that address, and links it (accounts.adapters.SocialAccountAdapter says which accounts qualify).
+OIDC_EMAIL_AUTHENTICATION = env_bool("OIDC_EMAIL_AUTHENTICATION", True)
+# How the client authenticates at the token endpoint; empty: client_secret_post when the provider offers it.
+OIDC_TOKEN_AUTH_METHOD = env_choice("OIDC_TOKEN_AUTH_METHOD", "", ("", "client_secret_post", "client_secret_basic"))
+if OIDC_SERVER_URL:
+    if not OIDC_SERVER_URL.startswith(("https://", "http://")):
+        raise ImproperlyConfigured("OIDC_SERVER_URL must be the provider's https:// issuer URL.")
+    if not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+        raise ImproperlyConfigured(
+            "OIDC_SERVER_URL needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET (the provider's client)."
+        )
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", OIDC_PROVIDER_ID):
+        raise ImproperlyConfigured(
+            "OIDC_PROVIDER_ID must be 1-40 lower-case letters, digits, '-' or '_' (it is part of the redirect URI)."
+        )
+_oidc_settings: dict[str, object] = {
+    "server_url": OIDC_SERVER_URL,
+    "button_label": OIDC_BUTTON_LABEL,
+    "oauth_pkce_enabled": True,
+    "email_authentication": OIDC_EMAIL_AUTHENTICATION,
+}
+if OIDC_TOKEN_AUTH_METHOD:
+    _oidc_settings["token_auth_method"] = OIDC_TOKEN_AUTH_METHOD
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "APPS": [
+            {
+                "provider_id": OIDC_PROVIDER_ID,
+                "name": OIDC_PROVIDER_NAME,
+                "client_id": OIDC_CLIENT_ID,
+                "secret": OIDC_CLIENT_SECRET,
+                "settings": _oidc_settings,
+            }
+        ]
+        if OIDC_SERVER_URL
+        else [],
+    }
+}
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+# Linked once by a verified address, the next sign-ins find the account by the provider's subject (sub).
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
 
 # --- Channels -----------------------------------------------------------------
 

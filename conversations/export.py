@@ -31,6 +31,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
+from django.utils.translation import gettext_noop
 
 from conversations import selectors, services
 from conversations.models import (
@@ -63,7 +64,12 @@ _ROLE_HEADINGS = {Message.Role.USER: "You", Message.Role.ASSISTANT: "Assistant"}
 
 
 class ImportInvalid(ValidationError):
-    """The file is not one we can import; the message says what is wrong (a 400)."""
+    """The file is not one we can import; the message says what is wrong (a 400).
+
+    The message is an English msgid marked with ``gettext_noop``, its paths, numbers and names in
+    ``params``: the API sends the English (``exc.messages``), the settings page shows it translated
+    (``page_i18n.error_text``; issue 16, "Two languages").
+    """
 
 
 class ImportTooLarge(Exception):
@@ -256,15 +262,17 @@ def import_read(source: bytes | str | IO[bytes]) -> Any:
     if len(raw) > limit:
         raise ImportTooLarge(limit)
     if not raw.strip():
-        raise ImportInvalid("The file is empty.")
+        raise ImportInvalid(gettext_noop("The file is empty."))
     try:
         return json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        raise ImportInvalid("The file is not UTF-8 text.") from None
+        raise ImportInvalid(gettext_noop("The file is not UTF-8 text.")) from None
     except RecursionError:
-        raise ImportInvalid("The file is not valid JSON: it is nested too deeply.") from None
+        raise ImportInvalid(gettext_noop("The file is not valid JSON: it is nested too deeply.")) from None
     except ValueError as exc:
-        raise ImportInvalid(f"The file is not valid JSON: {exc}.") from None
+        # The parser's reason stays as Python words it ("Expecting value: line 1 column 1 (char 0)").
+        message = gettext_noop("The file is not valid JSON: %(reason)s.")
+        raise ImportInvalid(message, params={"reason": str(exc)}) from None
 
 
 # --- Import: what a file holds, whatever its format -----------------------------------
@@ -322,7 +330,9 @@ JSON_DEPTH_MAX = 64
 
 def _storable_json(value: Any, depth: int = 0) -> Any:
     if depth > JSON_DEPTH_MAX:
-        raise ImportInvalid(f"A tool call is nested more than {JSON_DEPTH_MAX} levels deep.")
+        raise ImportInvalid(
+            gettext_noop("A tool call is nested more than %(depth)s levels deep."), params={"depth": JSON_DEPTH_MAX}
+        )
     if isinstance(value, str):
         return _storable(value)
     if isinstance(value, list):
@@ -367,23 +377,32 @@ def _strictly_after(previous: dt.datetime | None, value: dt.datetime) -> dt.date
 # --- The chat-export document --------------------------------------------------------
 
 
-def _require(container: dict[str, Any], name: str, kinds: type | tuple[type, ...], where: str) -> Any:
+# What a value must be, one whole sentence per kind (so that each translates as a whole).
+MUST_BE_OBJECT = gettext_noop("%(path)s must be an object")
+MUST_BE_LIST = gettext_noop("%(path)s must be a list")
+MUST_BE_STRING = gettext_noop("%(path)s must be a string")
+MUST_BE_FLAG = gettext_noop("%(path)s must be true or false")
+_MUST_BE = {
+    str: MUST_BE_STRING,
+    list: MUST_BE_LIST,
+    dict: MUST_BE_OBJECT,
+    bool: MUST_BE_FLAG,
+}
+
+
+def _invalid(message: str, path: str, **params: Any) -> ImportInvalid:
+    """``ImportInvalid`` for the value at ``path`` (``conversations[3].mapping``): ``message`` is a msgid."""
+    return ImportInvalid(message, params={"path": path, **params})
+
+
+def _require(container: dict[str, Any], name: str, kind: type, where: str) -> Any:
     path = f"{where}.{name}" if where else name
     if name not in container:
-        raise ImportInvalid(f"{path} is missing")
+        raise _invalid(gettext_noop("%(path)s is missing"), path)
     value = container[name]
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in _as_tuple(kinds)):
-        raise ImportInvalid(f"{path} must be {_kind_name(kinds)}")
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise _invalid(_MUST_BE[kind], path)
     return value
-
-
-def _as_tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kinds if isinstance(kinds, tuple) else (kinds,)
-
-
-def _kind_name(kinds: type | tuple[type, ...]) -> str:
-    names = {str: "a string", list: "a list", dict: "an object", bool: "true or false", int: "a number"}
-    return " or ".join(names.get(kind, kind.__name__) for kind in _as_tuple(kinds))
 
 
 def _datetime(container: dict[str, Any], name: str, where: str) -> dt.datetime:
@@ -393,32 +412,34 @@ def _datetime(container: dict[str, Any], name: str, where: str) -> dt.datetime:
     except ValueError:
         value = None
     if value is None:
-        raise ImportInvalid(f"{f'{where}.' if where else ''}{name} must be an ISO 8601 date and time")
+        path = f"{where}.{name}" if where else name
+        raise _invalid(gettext_noop("%(path)s must be an ISO 8601 date and time"), path)
     return _utc(value)
 
 
 def _optional_string(container: dict[str, Any], name: str, where: str) -> None:
     if name in container and (not isinstance(container[name], str) or not container[name]):
-        raise ImportInvalid(f"{where}.{name} must be a non-empty string")
+        raise _invalid(gettext_noop("%(path)s must be a non-empty string"), f"{where}.{name}")
 
 
 def _flag(container: dict[str, Any], name: str, where: str) -> bool:
     value = container.get(name, False)
     if not isinstance(value, bool):
-        raise ImportInvalid(f"{where}.{name} must be true or false")
+        raise _invalid(MUST_BE_FLAG, f"{where}.{name}")
     return value
 
 
 def _export_message(item: Any, where: str, previous: dt.datetime | None) -> _ImportedMessage | None:
     if not isinstance(item, dict):
-        raise ImportInvalid(f"{where} must be an object")
+        raise _invalid(MUST_BE_OBJECT, where)
     role = _require(item, "role", str, where)
     if role not in Message.Role.values:
-        raise ImportInvalid(f"{where}.role must be user or assistant")
+        raise _invalid(gettext_noop("%(path)s must be user or assistant"), f"{where}.role")
     content = _storable(_require(item, "content", str, where))
     status = item.get("status", Message.Status.COMPLETE)
     if status not in Message.Status.values:
-        raise ImportInvalid(f"{where}.status must be one of {', '.join(Message.Status.values)}")
+        statuses = ", ".join(Message.Status.values)
+        raise _invalid(gettext_noop("%(path)s must be one of %(values)s"), f"{where}.status", values=statuses)
     if role == Message.Role.USER:
         status = Message.Status.COMPLETE  # a person's message is always whole (the database's rule)
     elif status in IN_PROGRESS_STATUSES:
@@ -426,13 +447,14 @@ def _export_message(item: Any, where: str, previous: dt.datetime | None) -> _Imp
     _optional_string(item, "id", where)
     tool_calls = item.get("tool_calls", [])
     if not isinstance(tool_calls, list):
-        raise ImportInvalid(f"{where}.tool_calls must be a list")
+        raise _invalid(MUST_BE_LIST, f"{where}.tool_calls")
     for index, call in enumerate(tool_calls):
         # As the API writes them: {"name", "arguments", "result"} (issue 13).
         if not isinstance(call, dict) or not {"name", "arguments", "result"} <= set(call):
-            raise ImportInvalid(f"{where}.tool_calls[{index}] must be an object with name, arguments and result")
+            message = gettext_noop("%(path)s must be an object with name, arguments and result")
+            raise _invalid(message, f"{where}.tool_calls[{index}]")
         if not isinstance(call["name"], str) or not call["name"]:
-            raise ImportInvalid(f"{where}.tool_calls[{index}].name must be a non-empty string")
+            raise _invalid(gettext_noop("%(path)s must be a non-empty string"), f"{where}.tool_calls[{index}].name")
     created_at = _strictly_after(previous, _datetime(item, "created_at", where))
     if not content.strip() and (role == Message.Role.USER or status == Message.Status.COMPLETE):
         return None  # the database keeps no empty message but an unfinished reply
@@ -441,7 +463,7 @@ def _export_message(item: Any, where: str, previous: dt.datetime | None) -> _Imp
 
 def _export_conversation(item: Any, where: str) -> _ImportedConversation:
     if not isinstance(item, dict):
-        raise ImportInvalid(f"{where} must be an object")
+        raise _invalid(MUST_BE_OBJECT, where)
     created_at = _datetime(item, "created_at", where)
     updated_at = _datetime(item, "updated_at", where)
     raw_messages = _require(item, "messages", list, where)
@@ -454,15 +476,15 @@ def _export_conversation(item: Any, where: str) -> _ImportedConversation:
             previous = message.created_at
     title = item.get("title")
     if title is not None and not isinstance(title, str):
-        raise ImportInvalid(f"{where}.title must be a string")
+        raise _invalid(MUST_BE_STRING, f"{where}.title")
     source_id = _require(item, "id", str, where)
     if not source_id:
-        raise ImportInvalid(f"{where}.id must not be empty")
+        raise _invalid(gettext_noop("%(path)s must not be empty"), f"{where}.id")
     settings_of: dict[str, str] = {}
     for name in ("model", "instructions"):
         value = item.get(name)
         if value is not None and not isinstance(value, str):
-            raise ImportInvalid(f"{where}.{name} must be a string or null")
+            raise _invalid(gettext_noop("%(path)s must be a string or null"), f"{where}.{name}")
         settings_of[name] = _storable(value or "").strip()
     # Issue 14: a model name no server could list is dropped (the default is used); instructions are cut.
     if len(settings_of["model"]) > MODEL_NAME_MAX_LENGTH:
@@ -485,7 +507,10 @@ def _export_conversation(item: Any, where: str) -> _ImportedConversation:
 def _export_document(data: dict[str, Any]) -> Iterator[_ImportedConversation]:
     version = data.get("version")
     if version != EXPORT_VERSION or isinstance(version, bool):
-        raise ImportInvalid(f"version must be {EXPORT_VERSION}: this file is a version this site cannot read")
+        raise ImportInvalid(
+            gettext_noop("version must be %(version)s: this file is a version this site cannot read"),
+            params={"version": EXPORT_VERSION},
+        )
     if "exported_at" in data:
         _datetime(data, "exported_at", "")
     conversations = _require(data, "conversations", list, "")
@@ -504,11 +529,11 @@ def _unix_time(value: Any, where: str) -> dt.datetime | None:
     except OverflowError:  # an integer too large for a float
         finite = False
     if not finite:
-        raise ImportInvalid(f"{where} must be a number of seconds (Unix time) or null")
+        raise _invalid(gettext_noop("%(path)s must be a number of seconds (Unix time) or null"), where)
     try:
         return dt.datetime.fromtimestamp(value, tz=dt.UTC)
     except (OverflowError, OSError, ValueError):
-        raise ImportInvalid(f"{where} is out of range") from None
+        raise _invalid(gettext_noop("%(path)s is out of range"), where) from None
 
 
 def _chatgpt_path(mapping: dict[str, Any], item: dict[str, Any], where: str) -> list[tuple[str, dict[str, Any]]]:
@@ -521,19 +546,21 @@ def _chatgpt_path(mapping: dict[str, Any], item: dict[str, Any], where: str) -> 
             return []
         current = max(leaves, key=lambda key: _node_time(mapping[key]))
     if not isinstance(current, str):
-        raise ImportInvalid(f"{where}.current_node must be a string")
+        raise _invalid(MUST_BE_STRING, f"{where}.current_node")
     path: list[tuple[str, dict[str, Any]]] = []
     seen: set[str] = set()
     node_id: Any = current
     while node_id is not None:
         if not isinstance(node_id, str) or node_id not in mapping:
-            raise ImportInvalid(f"{where}.mapping has no node {str(node_id)[:80]!r}")
+            message = gettext_noop("%(path)s has no node %(node)s")
+            raise _invalid(message, f"{where}.mapping", node=repr(str(node_id)[:80]))
         if node_id in seen:
-            raise ImportInvalid(f"{where}.mapping has a cycle at node {node_id[:80]!r}")
+            message = gettext_noop("%(path)s has a cycle at node %(node)s")
+            raise _invalid(message, f"{where}.mapping", node=repr(node_id[:80]))
         seen.add(node_id)
         node = mapping[node_id]
         if not isinstance(node, dict):
-            raise ImportInvalid(f"{where}.mapping.{node_id[:80]} must be an object")
+            raise _invalid(MUST_BE_OBJECT, f"{where}.mapping.{node_id[:80]}")
         path.append((node_id, node))
         node_id = node.get("parent")
     path.reverse()
@@ -557,18 +584,18 @@ def _chatgpt_text(message: dict[str, Any], where: str) -> str | None:
     if content is None:
         return None
     if not isinstance(content, dict):
-        raise ImportInvalid(f"{where}.content must be an object")
+        raise _invalid(MUST_BE_OBJECT, f"{where}.content")
     if "parts" not in content:
         return None  # code, execution output, browsing results...: not a text message
     parts = content["parts"]
     if not isinstance(parts, list):
-        raise ImportInvalid(f"{where}.content.parts must be a list")
+        raise _invalid(MUST_BE_LIST, f"{where}.content.parts")
     return _storable("\n\n".join(part for part in parts if isinstance(part, str)))
 
 
 def _chatgpt_conversation(item: Any, where: str) -> _ImportedConversation:
     if not isinstance(item, dict):
-        raise ImportInvalid(f"{where} must be an object")
+        raise _invalid(MUST_BE_OBJECT, where)
     mapping = _require(item, "mapping", dict, where)
     created_at = _unix_time(item.get("create_time"), f"{where}.create_time")
     updated_at = _unix_time(item.get("update_time"), f"{where}.update_time")
@@ -581,7 +608,7 @@ def _chatgpt_conversation(item: Any, where: str) -> _ImportedConversation:
         if message is None:
             continue
         if not isinstance(message, dict):
-            raise ImportInvalid(f"{node_where} must be an object")
+            raise _invalid(MUST_BE_OBJECT, node_where)
         author = message.get("author")
         role = author.get("role") if isinstance(author, dict) else None
         if role not in Message.Role.values:
@@ -628,10 +655,12 @@ def _conversations_in(data: Any) -> Iterator[_ImportedConversation]:
     if isinstance(data, list) and data:
         return _chatgpt_document(data)
     if isinstance(data, list):
-        raise ImportInvalid("The file holds no conversations.")
+        raise ImportInvalid(gettext_noop("The file holds no conversations."))
     raise ImportInvalid(
-        'The file is neither a chat export (an object with "format": "chat-export") '
-        "nor a ChatGPT conversations.json (a list of conversations)."
+        gettext_noop(
+            'The file is neither a chat export (an object with "format": "chat-export") '
+            "nor a ChatGPT conversations.json (a list of conversations)."
+        )
     )
 
 
@@ -661,7 +690,9 @@ def conversations_import(*, user_id: str, data: Any) -> ImportResult:
             return _import(user_id, data)
     except (RecursionError, OverflowError) as exc:
         # A backstop: a shape this module did not foresee is the file's fault, not a 500.
-        raise ImportInvalid(f"The file could not be read: {type(exc).__name__}.") from None
+        raise ImportInvalid(
+            gettext_noop("The file could not be read: %(reason)s."), params={"reason": type(exc).__name__}
+        ) from None
 
 
 @transaction.atomic

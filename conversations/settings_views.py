@@ -24,6 +24,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
+from django.utils.translation import gettext, gettext_noop, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import account_services, catalog, export
@@ -31,13 +32,17 @@ from conversations.api.export_views import all_download, conversation_download
 from conversations.auth import user_id_of
 from conversations.forms import AccountDeleteForm, DefaultsForm
 from conversations.models import INSTRUCTIONS_MAX_CHARS
+from conversations.page_i18n import error_text
 from conversations.templatetags.model_settings import UNREACHABLE, model_label
 from conversations.views import _owned, session_required
 
-NO_FILE = "Choose a conversations file to import."
-PASSWORD_CHANGED = "Your password was changed. You are still signed in here; elsewhere, sign in with the new one."
-DEFAULTS_SAVED = "Saved. New conversations will use this model and these instructions."
-ACCOUNT_DELETED = "Your account and all its data were deleted."
+# English msgids, shown translated (``gettext`` where they are used; issue 16, "Two languages").
+NO_FILE = gettext_noop("Choose a conversations file to import.")
+PASSWORD_CHANGED = gettext_noop(
+    "Your password was changed. You are still signed in here; elsewhere, sign in with the new one."
+)
+DEFAULTS_SAVED = gettext_noop("Saved. New conversations will use this model and these instructions.")
+ACCOUNT_DELETED = gettext_noop("Your account and all its data were deleted.")
 # The sections a success sentence is shown in (its ``extra_tags``; settings.html).
 PASSWORD_SECTION, DEFAULTS_SECTION = "password", "defaults"
 
@@ -125,20 +130,38 @@ def import_file(request: HttpRequest) -> HttpResponse:
     """``/chat/import``: import the posted "Conversations file" and say how it went."""
     upload = request.FILES.get("file")
     if upload is None:
-        return _render(request, error=NO_FILE, status=400)
+        return _render(request, error=gettext(NO_FILE), status=400)
     try:
         if upload.size is not None and upload.size > settings.IMPORT_MAX_BYTES:
             raise export.ImportTooLarge(settings.IMPORT_MAX_BYTES)
         result = export.conversations_import(user_id=user_id_of(request.user), data=export.import_read(upload))
     except export.ImportTooLarge:
-        detail = f"The file is too large: the limit is {filesizeformat(settings.IMPORT_MAX_BYTES)}."
+        detail = gettext("The file is too large: the limit is %(limit)s.") % {
+            "limit": filesizeformat(settings.IMPORT_MAX_BYTES)
+        }
         return _render(request, error=detail, status=413)
     except ValidationError as exc:
-        return _render(request, error=f"The file could not be imported: {exc.messages[0]}", status=400)
-    sentence = f"Imported {result.conversations} conversations and {result.messages} messages."
+        # The rules' English sentence (the API's), in the page's language (conversations/page_i18n.py).
+        detail = gettext("The file could not be imported: %(reason)s") % {"reason": error_text(exc)}
+        return _render(request, error=detail, status=400)
+    return _render(request, result=_imported(result))
+
+
+def _imported(result: export.ImportResult) -> str:
+    """What an import did, in the page's language: "Imported 2 conversations and 9 messages." """
+    sentence = gettext("Imported %(conversations)s and %(messages)s.") % {
+        "conversations": ngettext("%(count)s conversation", "%(count)s conversations", result.conversations)
+        % {"count": result.conversations},
+        "messages": ngettext("%(count)s message", "%(count)s messages", result.messages) % {"count": result.messages},
+    }
     if result.skipped:
-        sentence += f" {result.skipped} were already here and were left as they are."
-    return _render(request, result=sentence)
+        skipped = ngettext(
+            "%(count)s was already here and was left as it is.",
+            "%(count)s were already here and were left as they are.",
+            result.skipped,
+        )
+        sentence += " " + skipped % {"count": result.skipped}
+    return sentence
 
 
 @require_POST
@@ -151,7 +174,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _render(request, password_form=form, status=400)
     update_session_auth_hash(request, form.save())
-    messages.success(request, PASSWORD_CHANGED, extra_tags=PASSWORD_SECTION)
+    messages.success(request, gettext(PASSWORD_CHANGED), extra_tags=PASSWORD_SECTION)
     return redirect(_section(PASSWORD_SECTION))
 
 
@@ -175,7 +198,7 @@ def defaults_save(request: HttpRequest) -> HttpResponse:
         model=form.cleaned_data["model"],
         instructions=form.cleaned_data["instructions"],
     )
-    messages.success(request, DEFAULTS_SAVED, extra_tags=DEFAULTS_SECTION)
+    messages.success(request, gettext(DEFAULTS_SAVED), extra_tags=DEFAULTS_SECTION)
     return redirect(_section(DEFAULTS_SECTION))
 
 
@@ -189,9 +212,9 @@ def account_delete(request: HttpRequest) -> HttpResponse:
         try:
             account_services.account_delete(user=request.user)
         except ValidationError as exc:
-            form.add_error(None, exc)
+            form.add_error(None, error_text(exc))  # the rules' English, in the page's language
         else:
             logout(request)
-            messages.success(request, ACCOUNT_DELETED)
+            messages.success(request, gettext(ACCOUNT_DELETED))
             return redirect(settings.LOGIN_URL)
     return _render(request, delete_form=form, status=400)

@@ -68,7 +68,7 @@ def test_it_imports_a_chatgpt_file_and_the_conversation_shows_in_the_sidebar(
     browser_page.get_by_label("Conversations file").set_input_files(str(upload))
     browser_page.get_by_role("button", name="Import").click()
 
-    expect(browser_page.get_by_role("status")).to_have_text("Imported 1 conversations and 4 messages.")
+    expect(browser_page.get_by_role("status")).to_have_text("Imported 1 conversation and 4 messages.")
     screenshot(browser_page, "settings-imported-1280")
     assert Conversation.objects.filter(user_id=owner_id, title="Weekend in Lisbon").count() == 1
 

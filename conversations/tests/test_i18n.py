@@ -24,6 +24,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import HttpCommunicator
 from django.conf import settings
 from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, connections
 from django.test import Client
 from django.utils import timezone, translation
@@ -247,6 +248,132 @@ def test_a_language_not_offered_is_ignored(page: Client) -> None:
     page.post("/i18n/setlang/", {"language": "de", "next": "/chat/settings"})
     assert _lang(page.get("/chat/new", **FR).content.decode()) == "fr"
     assert _lang(page.get("/chat/new").content.decode()) == "en"
+
+
+# --- The settings page ----------------------------------------------------------------------
+
+
+def test_the_settings_page_is_in_french(page: Client) -> None:
+    html = page.get("/chat/settings", **FR).content.decode()
+    assert _lang(html) == "fr"
+    for french in (
+        "<title>Paramètres · Chat</title>",
+        "<h1>Paramètres</h1>",
+        ">Mot de passe</h2>",
+        ">Mot de passe actuel</label>",
+        ">Changer le mot de passe</button>",
+        ">Nouvelles conversations</h2>",
+        ">Modèle par défaut</label>",
+        "Jusqu’à 4000 caractères\u202f; laissez vide pour n’en donner aucune.",
+        ">Tout exporter</a>",
+        ">Fichier de conversations</label>",
+        ">Importer</button>",
+        # The delete-account section.
+        ">Supprimer mon compte</h2>",
+        "<strong>Cette action est irréversible.</strong> Votre compte et tout ce qu’il contient",
+        "Pour confirmer, tapez votre nom d’utilisateur\u00a0: <strong>owner</strong>",
+        ">Supprimer mon compte</button>",
+    ):
+        assert french in html, french
+    for english in ("Delete my account", "This cannot be undone", "Change password", "Export all", "New conversations"):
+        assert english not in html, english
+
+
+def test_the_settings_pages_refusals_and_sentences_are_in_french(page: Client) -> None:
+    wrong = page.post("/chat/settings/delete-account", {"username": "someone"}, **FR)
+    assert wrong.status_code == 400
+    assert "Ce n’est pas votre nom d’utilisateur. Tapez-le exactement" in wrong.content.decode()
+    saved = page.post("/chat/settings/defaults", {"model": "", "instructions": "Réponds en français."}, **FR)
+    assert saved.status_code == 302
+    shown = page.get(saved["Location"], **FR).content.decode()
+    assert "Enregistré. Les nouvelles conversations utiliseront ce modèle et ces instructions." in shown
+
+
+def test_the_last_superusers_refusal_is_in_french(client: Client, django_user_model) -> None:  # type: ignore[no-untyped-def]
+    admin = django_user_model.objects.create_superuser(username="admin", password="x" * 12)
+    client.force_login(admin)
+    html = client.post("/chat/settings/delete-account", {"username": "admin"}, **FR).content.decode()
+    assert "Vous êtes superutilisateur\u00a0: votre compte ne peut être supprimé" in html  # the section's note
+    assert "Vous êtes le seul superutilisateur\u00a0: votre compte ne peut donc pas être supprimé" in html
+    assert "You are the only superuser" not in html
+
+
+def test_the_deleted_account_sentence_is_in_french(page: Client) -> None:
+    response = page.post("/chat/settings/delete-account", {"username": "owner"}, **FR)
+    assert response.status_code == 302
+    login = page.get(response["Location"], **FR).content.decode()
+    assert "Votre compte et toutes ses données ont été supprimés." in login
+
+
+def _import_on_the_page(page: Client, body: bytes, **headers: str):  # type: ignore[no-untyped-def]
+    upload = SimpleUploadedFile("conversations.json", body, content_type="application/json")
+    return page.post("/chat/import", {"file": upload}, **headers)
+
+
+def _import_error(html: str) -> str:
+    return re.search(r'<div id="import-error" class="alert" role="alert"><p>(.*?)</p></div>', html, re.S).group(1)
+
+
+@pytest.mark.parametrize(
+    ("body", "english", "french"),
+    [
+        pytest.param(
+            b'["x"]',
+            "conversations[0] must be an object",
+            "conversations[0] doit être un objet",
+            id="path-and-kind",
+        ),
+        pytest.param(
+            b'[{"title": "t"}]',
+            "conversations[0].mapping is missing",
+            "il manque conversations[0].mapping",
+            id="missing",
+        ),
+        pytest.param(
+            b"not json",
+            "The file is not valid JSON: Expecting value: line 1 column 1 (char 0).",
+            # The parser's own reason is a parameter: it stays as Python words it.
+            "Le fichier n’est pas du JSON valide\u00a0: Expecting value: line 1 column 1 (char 0).",
+            id="not-json",
+        ),
+    ],
+)
+def test_an_import_error_is_french_on_the_page_and_english_in_the_api(
+    page: Client, owner_id: str, body: bytes, english: str, french: str
+) -> None:
+    on_the_page = _import_on_the_page(page, body, **FR)
+    assert on_the_page.status_code == 400
+    assert _import_error(on_the_page.content.decode()) == f"Le fichier n’a pas pu être importé\u00a0: {french}"
+    in_english = _import_on_the_page(page, body)
+    assert _import_error(in_english.content.decode()) == f"The file could not be imported: {english}"
+    api = bearer_client(owner_id).post(f"/api/{owner_id}/import", data=body, content_type="application/json", **FR)
+    assert api.status_code == 400
+    assert api.json() == {"error": "Validation error", "detail": english}
+    assert "Content-Language" not in api
+
+
+def test_the_import_result_and_the_size_limit_are_in_french(page: Client, owner_id: str, other_user, settings) -> None:  # type: ignore[no-untyped-def]
+    make_conversation(owner_id, title="Voyage", messages=2)
+    exported = b"".join(page.get("/chat/export").streaming_content)
+    page.force_login(other_user)  # into someone else's account: one conversation to import
+    first = _import_on_the_page(page, exported, **FR).content.decode()
+    assert "Importation terminée\u00a0: 1 conversation et 2 messages." in first
+    again = _import_on_the_page(page, exported, **FR).content.decode()
+    assert "Importation terminée\u00a0: 0 conversation et 0 message." in again
+    assert "1 conversation était déjà ici et n’a pas été modifiée." in again
+    assert (
+        "Imported 0 conversations and 0 messages. 1 was already here"
+        in _import_on_the_page(page, exported).content.decode()
+    )
+    settings.IMPORT_MAX_BYTES = 10
+    too_large = _import_on_the_page(page, exported, **FR)
+    assert too_large.status_code == 413
+    assert (
+        _import_error(too_large.content.decode())
+        == "Le fichier est trop volumineux\u00a0: la limite est de 10\u00a0octets."
+    )
+    empty = page.post("/chat/import", {}, **FR)
+    assert _import_error(empty.content.decode()) == "Choisissez un fichier de conversations à importer."
 
 
 # --- The API stays English ------------------------------------------------------------------
