@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout, update_session_auth_hash
-from django.contrib.auth.forms import PasswordChangeForm
+from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.contrib.auth.password_validation import password_validators_help_texts
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -62,7 +62,7 @@ def _render(
         "result": result,
         "error": error,
         "import_max": filesizeformat(settings.IMPORT_MAX_BYTES),
-        "password_form": password_form or PasswordChangeForm(user=request.user),
+        "password_form": password_form or _password_form(request),
         "password_help": password_validators_help_texts(),
         "delete_form": delete_form or AccountDeleteForm(user=request.user),
         **_defaults_context(request, defaults_form, error=defaults_error),
@@ -164,13 +164,20 @@ def _imported(result: export.ImportResult) -> str:
     return sentence
 
 
+def _password_form(request: HttpRequest, data: Any = None) -> SetPasswordForm:
+    """Django's ``PasswordChangeForm``, or ``SetPasswordForm`` (no current password to give) for an
+    account made by single sign-on, which has none until it sets one here."""
+    form_class = PasswordChangeForm if request.user.has_usable_password() else SetPasswordForm
+    return form_class(user=request.user, data=data)
+
+
 @require_POST
 @session_required
 def password_change(request: HttpRequest) -> HttpResponse:
     """``/chat/settings/password``: Django's ``PasswordChangeForm`` (the current password, the new one
     twice, ``AUTH_PASSWORD_VALIDATORS``). This session stays signed in (``update_session_auth_hash``);
     the person's other sessions end."""
-    form = PasswordChangeForm(user=request.user, data=request.POST)
+    form = _password_form(request, data=request.POST)
     if not form.is_valid():
         return _render(request, password_form=form, status=400)
     update_session_auth_hash(request, form.save())

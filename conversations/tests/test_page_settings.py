@@ -95,6 +95,22 @@ def test_it_changes_the_password_and_stays_signed_in(page: Client, owner) -> Non
     assert Client().login(username="owner", password=NEW_PASSWORD)
 
 
+def test_an_account_made_by_single_sign_on_sets_a_password_without_a_current_one(page: Client, owner) -> None:
+    """Issue 16: an account made by OIDC has no password; Settings lets it set one (Django's SetPasswordForm)."""
+    owner.set_unusable_password()
+    owner.save()
+    page.force_login(owner)
+    shown = page.get("/chat/settings").content.decode()
+    assert 'name="old_password"' not in shown and "single sign-on" in shown
+
+    response = page.post("/chat/settings/password", {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+
+    assert response.status_code == 302
+    owner.refresh_from_db()
+    assert owner.check_password(NEW_PASSWORD)
+    assert 'name="old_password"' in page.get("/chat/settings").content.decode()  # from now on it asks for it
+
+
 @pytest.mark.parametrize(
     ("posted", "error_id", "error"),
     [
