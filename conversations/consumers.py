@@ -298,28 +298,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         ``message.created`` (the existing message, ``client_id`` null),
         ``reply.started`` ... ``reply.finished``.
         """
-        subscription = self.subscription
-        assert subscription is not None
-        if subscription.conversation_id is None:
-            await self.send_json(_error("Not found", "Conversation not found"))
-            return
-        try:
-            start = await database_sync_to_async(services.retry_begin)(
-                user_id=self.user_id, conversation_id=subscription.conversation_id
-            )
-        except selectors.ConversationNotFound:
-            await self.send_json(_error("Not found", "Conversation not found"))
-            return
-        except services.ReplyInProgress:
-            await self.send_json(_error("Reply in progress", REPLY_IN_PROGRESS_DETAIL))
-            return
-        except services.NothingToRetry:
-            await self.send_json(
-                _error("Nothing to retry", "There is nothing to retry: the reply has already arrived.")
-            )
-            return
-        await live.publish_closed(list(start.closed))
-        await self._start(start, client_id=None)
+        await self._begin_turn(services.retry_begin, changes_branch=False)
 
     async def _regenerate(self, content: dict[str, Any]) -> None:
         """A new version of the conversation's newest reply (issue 14), streamed like a retry.
@@ -344,8 +323,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         await self._begin_turn(services.edit_begin, message_id=content.get("message_id"), text=text)
 
-    async def _begin_turn(self, begin: Any, **kwargs: Any) -> None:
-        """Save what ``begin`` saves for the followed conversation and stream its reply; refusals as events."""
+    async def _begin_turn(self, begin: Any, *, changes_branch: bool = True, **kwargs: Any) -> None:
+        """Save what ``begin`` saves for the followed conversation and stream its reply; refusals as
+        events. ``changes_branch``: tell the conversation's other pages (``conversation.branch``)."""
         subscription = self.subscription
         assert subscription is not None
         if subscription.conversation_id is None:
@@ -372,8 +352,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 _error("Nothing to regenerate", "The conversation does not end with a finished reply.")
             )
             return
+        except services.NothingToRetry:
+            await self.send_json(
+                _error("Nothing to retry", "There is nothing to retry: the reply has already arrived.")
+            )
+            return
         await live.publish_closed(list(start.closed))
-        await events.publish_branch(start.conversation.pk)  # other pages show the new branch
+        if changes_branch:
+            await events.publish_branch(start.conversation.pk)  # other pages show the new branch
         await self._start(start, client_id=None)
 
     async def _stop(self, content: dict[str, Any]) -> None:

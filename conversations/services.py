@@ -1115,24 +1115,7 @@ def _retry_begin(
         reply.version, reply.version_count = same_turn.version, same_turn.version_count
     else:
         _number_as_new_version(reply)
-    if idempotency is not None:
-        idempotency_rules.key_record(
-            user_id=user_id,
-            idempotency=idempotency,
-            conversation_id=conversation.pk,
-            message_id=user_message.pk,
-            reply_id=reply.pk,
-        )
-    reply.save(force_insert=True)
-    conversation.updated_at = max(now, reply.created_at)
-    conversation.save(update_fields=["updated_at"])
-    return ChatStart(
-        conversation=conversation,
-        user_message=user_message,
-        reply=reply,
-        history=_history(conversation, user_message),
-        closed=tuple(closed),
-    )
+    return _begin_saved(conversation, user_message, reply, idempotency=idempotency, closed=closed)
 
 
 async def chat_retry(

@@ -112,11 +112,9 @@ class NoExtraFieldsMixin:
         return attrs
 
 
-class ChatRequestSerializer(NoExtraFieldsMixin, serializers.Serializer):
-    conversation_id = ConversationIdField(
-        required=False, allow_null=True, help_text="The conversation to continue; omit or null to start one."
-    )
-    message = MessageTextField(
+def message_field() -> MessageTextField:
+    """A user's message in a request body (chat, edit): checked by ``services.message_text_clean``."""
+    return MessageTextField(
         trim_whitespace=False,
         validators=[services.message_text_clean],
         help_text="1 to 4000 characters, not whitespace only.",
@@ -127,6 +125,13 @@ class ChatRequestSerializer(NoExtraFieldsMixin, serializers.Serializer):
             "invalid": "Message must be a string",
         },
     )
+
+
+class ChatRequestSerializer(NoExtraFieldsMixin, serializers.Serializer):
+    conversation_id = ConversationIdField(
+        required=False, allow_null=True, help_text="The conversation to continue; omit or null to start one."
+    )
+    message = message_field()
 
 
 class ToolCallSerializer(serializers.Serializer):
@@ -265,17 +270,7 @@ class ConversationDetailSerializer(ConversationHeaderSerializer):
 class EditRequestSerializer(NoExtraFieldsMixin, serializers.Serializer):
     """``POST .../messages/{message_id}/edit``: the message's new text (issue 14)."""
 
-    message = MessageTextField(
-        trim_whitespace=False,
-        validators=[services.message_text_clean],
-        help_text="1 to 4000 characters, not whitespace only.",
-        error_messages={
-            "required": "Message is required",
-            "null": "Message content cannot be empty",
-            "blank": "Message content cannot be empty",
-            "invalid": "Message must be a string",
-        },
-    )
+    message = message_field()
 
 
 class ConversationUpdateSerializer(NoExtraFieldsMixin, serializers.Serializer):

@@ -21,7 +21,7 @@ from conversations.tests.factories import make_conversation
 pytestmark = pytest.mark.django_db
 
 
-def _plan_nodes(sql: str, *, no_sorts: bool = False) -> list[dict]:
+def _plan_nodes(sql: str, *, no_sorts: bool = False, analyze: bool = False) -> list[dict]:
     """Every node of PostgreSQL's plan for ``sql``, with sequential scans (and sorts) penalised."""
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE conversations_message")  # fresh statistics, as autovacuum would give
@@ -29,7 +29,7 @@ def _plan_nodes(sql: str, *, no_sorts: bool = False) -> list[dict]:
         if no_sorts:
             cursor.execute("SET LOCAL enable_sort = off")
             cursor.execute("SET LOCAL enable_incremental_sort = off")
-        cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
+        cursor.execute(("EXPLAIN (ANALYZE, FORMAT JSON) " if analyze else "EXPLAIN (FORMAT JSON) ") + sql)
         plan = cursor.fetchone()[0]
     plan = json.loads(plan) if isinstance(plan, str) else plan
     nodes, stack = [], [plan[0]["Plan"]]
@@ -136,19 +136,7 @@ def test_the_newest_page_reads_the_keyset_index_when_one_conversation_is_most_of
 
 def _analyzed_scans(sql: str) -> list[dict]:
     """The index scans of ``sql`` as PostgreSQL ran it (EXPLAIN ANALYZE), scans and sorts penalised."""
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE conversations_message")
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_sort = off")
-        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
-        plan = cursor.fetchone()[0]
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    nodes, stack = [], [plan[0]["Plan"]]
-    while stack:
-        node = stack.pop()
-        nodes.append(node)
-        stack += node.get("Plans", [])
-    return [node for node in nodes if "Index Name" in node]
+    return [node for node in _plan_nodes(sql, no_sorts=True, analyze=True) if "Index Name" in node]
 
 
 def test_pages_of_a_branched_conversation_read_one_range_of_the_index(on_postgres, owner_id: str) -> None:
