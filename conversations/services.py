@@ -1131,15 +1131,9 @@ async def chat_retry(
         idempotency.IdempotencyKeyInUse (409) / IdempotencyKeyReused (422),
         AssistantError / AssistantTimeout (503 / 504; the new reply is marked failed).
     """
-
-    async def turn() -> Message:
-        start = await db_async(_begin_beating)(
-            retry_begin, user_id=user_id, conversation_id=conversation_id, idempotency=idempotency
-        )
-        await events.publish_closed(list(start.closed))
-        return await _answer(start, idempotency)
-
-    return await _to_the_end(turn())  # as ``chat_send``
+    return await _turn_detached(
+        retry_begin, idempotency, changes_branch=False, user_id=user_id, conversation_id=conversation_id
+    )
 
 
 # --- Versions and branches (issue 14) -------------------------------------------------
@@ -1428,11 +1422,16 @@ def _begin_saved(
 
 
 async def _turn_detached(
-    begin: Callable[..., ChatStart], idempotency: idempotency_rules.Idempotency | None, **kwargs: Any
+    begin: Callable[..., ChatStart],
+    idempotency: idempotency_rules.Idempotency | None,
+    *,
+    changes_branch: bool = True,
+    **kwargs: Any,
 ) -> Message:
     """A plain HTTP door's whole turn for ``begin`` (save, beat, announce, generate), detached as
-    ``chat_send``. Once the reply is written (or has failed), the conversation's other pages and
-    devices are told that the branch shown changed (``conversation.branch``)."""
+    ``chat_send`` (a retry, a regeneration, an edit). With ``changes_branch``, once the reply is
+    written (or has failed), the conversation's other pages and devices are told that the branch
+    shown changed (``conversation.branch``)."""
 
     async def turn() -> Message:
         start = await db_async(_begin_beating)(begin, idempotency=idempotency, **kwargs)
@@ -1440,7 +1439,7 @@ async def _turn_detached(
         try:
             return await _answer(start, idempotency)
         finally:
-            if not start.replayed:
+            if changes_branch and not start.replayed:
                 await events.publish_branch(start.conversation.pk)
 
     return await _to_the_end(turn())

@@ -96,16 +96,22 @@ class OwnerAPIView(APIView):
     parser_classes = [LimitedJSONParser]
 
 
-class ChatView(AsyncAPIView):
+class TurnAPIView(AsyncAPIView):
+    """Base for the doors that start a reply (chat, retry, regenerate, edit): a token whose subject
+    is the path's user, a JSON body within the limit, the ``chat`` rate limit. Served
+    asynchronously: while the model answers, no transaction, connection or thread is held."""
+
+    permission_classes = [IsAuthenticated, PathUserMatches]
+    parser_classes = [LimitedJSONParser]
+    throttle_scope = "chat"
+
+
+class ChatView(TurnAPIView):
     """``POST /api/{user_id}/chat``: send a message, get the assistant's reply.
 
     Served asynchronously: while the model answers, the request holds no
     transaction, database connection or worker thread.
     """
-
-    permission_classes = [IsAuthenticated, PathUserMatches]
-    parser_classes = [LimitedJSONParser]
-    throttle_scope = "chat"
 
     @extend_schema(
         operation_id="chat_send",
@@ -137,16 +143,12 @@ class ChatView(AsyncAPIView):
         return Response(s.ChatResponseSerializer(reply).data)
 
 
-class RetryView(AsyncAPIView):
+class RetryView(TurnAPIView):
     """``POST /api/{user_id}/conversations/{conversation_id}/retry``: answer the last message again.
 
     The user's message is not saved again; a failed or stopped reply to it is
     replaced by the new one (``services.retry_begin``). Served asynchronously, like ``ChatView``.
     """
-
-    permission_classes = [IsAuthenticated, PathUserMatches]
-    parser_classes = [LimitedJSONParser]
-    throttle_scope = "chat"
 
     @extend_schema(
         operation_id="conversations_retry",
@@ -188,16 +190,12 @@ _TURN_ERRORS = {
 }
 
 
-class RegenerateView(AsyncAPIView):
+class RegenerateView(TurnAPIView):
     """``POST /api/{user_id}/conversations/{conversation_id}/regenerate``: a new version of the newest reply.
 
     The reply shown is kept as an earlier version of its turn (issue 14, "Versions and branches").
     Answers like ``ChatView``; served asynchronously.
     """
-
-    permission_classes = [IsAuthenticated, PathUserMatches]
-    parser_classes = [LimitedJSONParser]
-    throttle_scope = "chat"
 
     @extend_schema(
         operation_id="conversations_regenerate",
@@ -223,16 +221,12 @@ class RegenerateView(AsyncAPIView):
         return Response(s.ChatResponseSerializer(reply).data)
 
 
-class EditView(AsyncAPIView):
+class EditView(TurnAPIView):
     """``POST .../messages/{message_id}/edit`` ``{"message"}``: a new version of a user message and its reply.
 
     What followed the earlier version stays stored as its own branch (issue 14). Answers like
     ``ChatView`` with the new reply (its ``parent_id`` is the new version); served asynchronously.
     """
-
-    permission_classes = [IsAuthenticated, PathUserMatches]
-    parser_classes = [LimitedJSONParser]
-    throttle_scope = "chat"
 
     @extend_schema(
         operation_id="conversations_messages_edit",
